@@ -1,0 +1,261 @@
+"""The ``qsrbench`` command line.
+
+    qsrbench list [methods|models|datasets]   what is registered
+    qsrbench schema                           JSON schema of a spec file
+    qsrbench validate [SPEC ...]              check specs (default: all of suites/specs) without running
+    qsrbench run SPEC ...                     run specs, append results to the store
+    qsrbench leaderboard                      regenerate leaderboards/*.md from the store
+    qsrbench compare BASE HEAD                quality regression gate between two stores
+    qsrbench data check [SET ...]             verify a data root against its manifest
+    qsrbench env                              print the environment fingerprint
+
+Errors are one clear message on stderr and exit code 2; a failed comparison exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from .errors import QsrbenchError, SpecError
+
+DEFAULT_SPECS = "suites/specs"
+
+
+def _results_dir(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("QSRBENCH_RESULTS") or "results")
+
+
+def cmd_list(args) -> int:
+    from .registry import datasets, methods, models
+
+    kinds = {"methods": methods, "models": models, "datasets": datasets}
+    for kind in [args.kind] if args.kind else list(kinds):
+        reg = kinds[kind]
+        rows = []
+        for name in reg.names():
+            try:
+                obj = reg.get(name)
+                desc = getattr(obj, "citation", "") or getattr(obj, "description", "")
+                if kind == "models":
+                    desc = f"scales {','.join(map(str, obj.scales))}; {obj.description}"
+                rows.append([name, desc])
+            except QsrbenchError as exc:
+                rows.append([name, f"BROKEN: {exc}"])
+        print(f"{kind}:")
+        print(tabulate(rows, headers=["name", "description"], tablefmt="simple"))
+        print()
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from .spec import json_schema
+
+    print(json.dumps(json_schema(), indent=2, sort_keys=True))
+    return 0
+
+
+def _load_specs(paths: list[str]) -> tuple[list, list[SpecError]]:
+    from .spec import discover_specs, load_spec
+
+    specs, errors = [], []
+    for path in discover_specs(paths or None, DEFAULT_SPECS):
+        try:
+            specs.append(load_spec(path))
+        except SpecError as exc:
+            errors.append(exc)
+    names: dict[tuple[str, int], str] = {}
+    for spec in specs:
+        other = names.setdefault((spec.name, spec.version), spec.source)
+        if other != spec.source:
+            errors.append(SpecError(spec.source, [f"name: {spec.name!r} v{spec.version} is also "
+                                                  f"declared by {other}"]))
+    return specs, errors
+
+
+def cmd_validate(args) -> int:
+    specs, errors = _load_specs(args.specs)
+    for spec in specs:
+        print(f"ok    {spec.source}  ({spec.name} v{spec.version}, {spec.method.name}, {spec.tier})")
+    for exc in errors:
+        print(f"error {exc}", file=sys.stderr)
+    print(f"{len(specs)} valid, {len(errors)} invalid")
+    return 2 if errors else 0
+
+
+def cmd_run(args) -> int:
+    from .data.root import resolve_data_root
+    from .methods import RunContext
+    from .runner import run_spec
+    from .store import ResultStore
+
+    specs, errors = _load_specs(args.specs)
+    if errors:
+        raise errors[0]
+    if args.tier:
+        specs = [s for s in specs if s.tier in args.tier]
+    store = ResultStore(_results_dir(args.results))
+    store.check_writable()
+    ctx = RunContext(data_root=resolve_data_root(args.data_root), data_root_arg=args.data_root,
+                     device=args.device, progress=not args.quiet and sys.stderr.isatty(),
+                     verify=not args.no_verify)
+    log = (lambda _: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    unavailable = 0
+    for spec in specs:
+        summary = run_spec(spec, store, ctx, force=args.force, skip_missing=args.skip_missing,
+                           log=log)
+        unavailable += len(summary.unavailable)
+        rows = []
+        for r in summary.recorded:
+            exp = (r.expected or {}).get("metrics", {})
+            rows.append([r.dataset, f"x{r.scale}"] + [
+                f"{r.metrics[m]:.4f}" + (f" ({r.metrics[m] - exp[m]:+.4f} vs {exp[m]})" if m in exp else "")
+                if m in r.metrics else "—" for m in spec.metrics] + [f"{r.wall_s:.1f}"])
+        print(f"{spec.name} v{spec.version}: {len(summary.recorded)} recorded, "
+              f"{len(summary.skipped)} already in {store.root} (use --force to redo)")
+        if rows:
+            print(tabulate(rows, headers=["dataset", "scale", *spec.metrics, "wall s"],
+                           tablefmt="simple", disable_numparse=True))
+    return 2 if unavailable and not args.skip_missing else 0
+
+
+def cmd_leaderboard(args) -> int:
+    from .leaderboard import build_leaderboards, expected_from_specs, write_leaderboards
+    from .store import load_records
+
+    claims = None
+    if args.specs or Path(DEFAULT_SPECS).is_dir():
+        specs, errors = _load_specs(args.specs)
+        if errors:
+            raise errors[0]
+        claims = expected_from_specs(specs)
+    boards = build_leaderboards(load_records(_results_dir(args.results)), claims)
+    out = Path(args.out)
+    if args.check:
+        stale = [n for n, text in boards.items()
+                 if not (out / n).is_file() or (out / n).read_text(encoding="utf-8") != text]
+        for n in stale:
+            print(f"stale: {out / n} (run `qsrbench leaderboard`)", file=sys.stderr)
+        return 1 if stale else 0
+    for path in write_leaderboards(boards, out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare_records, failed, format_comparison
+    from .store import load_records
+
+    rows = compare_records(load_records(args.base), load_records(args.head))
+    if args.spec:
+        rows = [r for r in rows if r.key[0] in args.spec]
+    print(format_comparison(rows))
+    bad = failed(rows, args.allow_missing)
+    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "improved", "regressed", "missing", "new")}
+    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 1 if bad else 0
+
+
+def cmd_data_check(args) -> int:
+    from .data.check import check_root
+    from .data.root import resolve_data_root
+
+    root = resolve_data_root(args.data_root)
+    statuses = check_root(root, args.sets or None)
+    print(f"data root: {root}")
+    print(tabulate([[s.name, "yes" if s.shipped else "no", s.listed, s.verified, s.state]
+                    for s in statuses], headers=["set", "shipped", "files", "verified", "state"],
+                   tablefmt="simple"))
+    for s in statuses:
+        for p in s.problems:
+            print(f"{s.name}: {p}", file=sys.stderr)
+    return 2 if any(s.state in ("FAILED", "MISSING") for s in statuses) else 0
+
+
+def cmd_env(args) -> int:
+    from .env import fingerprint
+
+    print(json.dumps(fingerprint(args.device), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qsrbench", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("list", help="show registered methods, models and datasets")
+    s.add_argument("kind", nargs="?", choices=["methods", "models", "datasets"])
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("schema", help="print the JSON schema of spec files")
+    s.set_defaults(func=cmd_schema)
+
+    s = sub.add_parser("validate", help="validate spec files without running anything")
+    s.add_argument("specs", nargs="*", help=f"spec files or folders (default: {DEFAULT_SPECS})")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("run", help="run specs and record results")
+    s.add_argument("specs", nargs="+", help="spec files or folders")
+    s.add_argument("--data-root", help="data root (default: $QSRBENCH_DATA, else a user cache dir)")
+    s.add_argument("--results", help="results store folder (default: $QSRBENCH_RESULTS or ./results)")
+    s.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    s.add_argument("--tier", action="append", choices=["smoke", "small", "full"],
+                   help="only run specs of this tier (repeatable)")
+    s.add_argument("--force", action="store_true", help="redo jobs already in the store")
+    s.add_argument("--skip-missing", action="store_true",
+                   help="skip data sets that are not under the data root instead of failing")
+    s.add_argument("--no-verify", action="store_true", help="do not verify checksums")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("leaderboard", help="regenerate leaderboards/*.md from the store")
+    s.add_argument("--results", help="results store folder (default: ./results)")
+    s.add_argument("--out", default="leaderboards", help="output folder")
+    s.add_argument("--specs", nargs="*", default=None,
+                   help=f"specs whose `expected` values to show (default: {DEFAULT_SPECS})")
+    s.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if the committed leaderboards are stale")
+    s.set_defaults(func=cmd_leaderboard)
+
+    s = sub.add_parser("compare", help="compare two results stores (quality regression gate)")
+    s.add_argument("base", help="baseline store (folder or .jsonl)")
+    s.add_argument("head", help="new store (folder or .jsonl)")
+    s.add_argument("--spec", action="append", help="only this spec (repeatable)")
+    s.add_argument("--allow-missing", action="store_true",
+                   help="results in BASE but not in HEAD do not fail the gate")
+    s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("data", help="data root tools")
+    dsub = s.add_subparsers(dest="data_command", required=True)
+    c = dsub.add_parser("check", help="verify every file of a data root against its manifest")
+    c.add_argument("sets", nargs="*", help="only these sets")
+    c.add_argument("--data-root", help="data root (default: $QSRBENCH_DATA, else a user cache dir)")
+    c.set_defaults(func=cmd_data_check)
+
+    s = sub.add_parser("env", help="print the environment fingerprint stamped on results")
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=cmd_env)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except QsrbenchError as exc:
+        print(f"qsrbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("qsrbench: interrupted; every finished record is kept, rerun to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Base classes for methods. A method module in ``reference/`` subclasses one and registers it.
+
+A method declares ``name``, ``Params`` (its pydantic parameters, ``name: Literal[...]``), a
+``citation``, and turns a spec into jobs. :class:`SRMethod` covers every method whose result is an
+SR model scored on SR sets: it only has to :meth:`SRMethod.build` the model for a scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator
+
+import torch
+from torch import nn
+
+from .data.root import data_root_origin
+from .data.sr import LoadedSet
+from .evaluate import evaluate_sr
+from .registry import datasets
+from .spec import MethodParams, SpecBase
+
+__all__ = ["Job", "JobResult", "RunContext", "Method", "SRMethod", "count_params"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work, and one result record: a (dataset, scale) pair for SR."""
+
+    dataset: str
+    scale: int
+    model: str | None = None
+
+    def key(self) -> tuple:
+        return (self.model, self.dataset, self.scale)
+
+
+@dataclass
+class JobResult:
+    """What a method measured for one job; the runner stamps it into a record."""
+
+    metrics: dict[str, float]
+    per_image: list[dict[str, Any]] = field(default_factory=list)
+    params: int | None = None
+    macs: int | None = None
+    bitops: int | None = None
+    wall_s: float = 0.0
+    forward_s: float | None = None
+    data_digest: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunContext:
+    """Where data lives, which device to use, and how chatty to be."""
+
+    data_root: Any = None
+    data_root_arg: str | None = None
+    device: str = "cpu"
+    progress: bool = False
+    verify: bool = True
+    _sets: dict = field(default_factory=dict)
+
+    def dataset(self, name: str, scales: list[int], max_images: int | None) -> LoadedSet:
+        key = (name, tuple(scales), max_images)
+        if key not in self._sets:
+            ds = datasets.get(name)
+            self._sets[key] = ds.load(self.data_root, list(scales), verify=self.verify,
+                                      max_images=max_images,
+                                      origin=data_root_origin(self.data_root_arg))
+        return self._sets[key]
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+class Method:
+    """A benchmarkable method."""
+
+    name: ClassVar[str]
+    task: ClassVar[str] = "sr"
+    Params: ClassVar[type[MethodParams]]
+    citation: ClassVar[str] = ""
+    requires_model: ClassVar[bool] = True
+
+    @classmethod
+    def check_spec(cls, spec: SpecBase) -> list[tuple[str, str]]:
+        """Illegal combinations for this method, as ``(field path, message)``."""
+        if cls.requires_model and spec.model is None:
+            return [("model", f"method {cls.name!r} needs a model")]
+        return []
+
+    def jobs(self, spec: SpecBase) -> list[Job]:
+        raise NotImplementedError
+
+    def run_job(self, spec: SpecBase, job: Job, ctx: RunContext) -> JobResult:
+        raise NotImplementedError
+
+
+class SRMethod(Method):
+    """A method that yields an SR model per scale, scored on each data set of the spec."""
+
+    def __init__(self) -> None:
+        self._built: dict[int, nn.Module] = {}
+
+    def jobs(self, spec: SpecBase) -> Iterator[Job]:
+        model = spec.model.name if spec.model else None
+        return [Job(d, s, model) for s in spec.scales for d in spec.datasets]
+
+    def build(self, spec: SpecBase, scale: int, ctx: RunContext) -> nn.Module:
+        """The SR model to score at ``scale`` (see :mod:`qsrbench.models` for its interface)."""
+        raise NotImplementedError
+
+    def model_for(self, spec: SpecBase, scale: int, ctx: RunContext) -> nn.Module:
+        if scale not in self._built:
+            self._built = {scale: self.build(spec, scale, ctx).to(ctx.device).eval()}
+        return self._built[scale]
+
+    def run_job(self, spec: SpecBase, job: Job, ctx: RunContext) -> JobResult:
+        data = ctx.dataset(job.dataset, spec.scales, spec.budget.max_images)
+        model = self.model_for(spec, job.scale, ctx)
+        res = evaluate_sr(model, data, job.scale, spec.protocol, device=ctx.device,
+                          ssim="ssim" in spec.metrics, progress=ctx.progress)
+        metrics = {"psnr": res.psnr}
+        if res.ssim is not None:
+            metrics["ssim"] = res.ssim
+        per_image = [{"name": s.name, "psnr": s.psnr, "ssim": s.ssim} for s in res.per_image]
+        return JobResult(metrics=metrics, per_image=per_image, params=count_params(model),
+                         wall_s=res.wall_s, forward_s=res.forward_s, data_digest=data.digest,
+                         extra={"lr_sources": res.lr_sources, "images": len(res.per_image),
+                                "device_type": torch.device(ctx.device).type})

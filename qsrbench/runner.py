@@ -1,0 +1,90 @@
+"""Run a spec: registry → method → jobs → records in the results store.
+
+Finished jobs (same spec name, version and key in the store) are skipped unless ``force``;
+records of the same version but another :func:`~qsrbench.spec.spec_hash` mean the protocol
+changed without a version bump, which is refused so results of different protocols never mix.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .env import fingerprint
+from .errors import DataError, SpecError
+from .methods import RunContext
+from .registry import methods
+from .spec import SpecBase, spec_hash
+from .store import Record, ResultStore, record_key
+
+__all__ = ["RunSummary", "run_spec"]
+
+
+@dataclass
+class RunSummary:
+    spec: SpecBase
+    recorded: list[Record] = field(default_factory=list)
+    skipped: list[tuple] = field(default_factory=list)
+    unavailable: list[tuple[str, str]] = field(default_factory=list)  # (dataset, reason)
+
+
+def _expected_for(spec: SpecBase, dataset: str, scale: int | None) -> dict | None:
+    for exp in spec.expected:
+        if exp.dataset == dataset and exp.scale == scale:
+            return {"metrics": dict(exp.metrics), "source": exp.source}
+    return None
+
+
+def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool = False,
+             skip_missing: bool = False, log: Callable[[str], None] = lambda _: None) -> RunSummary:
+    """Run every unfinished job of ``spec`` and append one record per job to ``store``."""
+    store.check_writable()
+    method = methods.get(spec.method.name)()
+    digest = spec_hash(spec)
+    same_version = [r for r in store.records(spec.name) if r.spec_version == spec.version]
+    other = sorted({r.spec_hash for r in same_version} - {digest})
+    if other:
+        raise SpecError(spec.source, [
+            f"version: the store {store.file_for(spec.name)} holds results of {spec.name} "
+            f"v{spec.version} made under another protocol (spec hash {', '.join(other)}; now "
+            f"{digest}). Bump 'version' when a change affects results"])
+    done = {r.key() for r in same_version}
+    bits = spec.bits.model_dump()
+    metric_info = {m: dict(zip(("unit", "direction", "tolerance"), spec.metric(m)))
+                   for m in spec.metrics}
+    env = fingerprint(ctx.device)
+    summary = RunSummary(spec)
+    missing_sets: dict[str, str] = {}
+    for job in method.jobs(spec):
+        key = record_key(spec.name, spec.version, job.model, bits, job.dataset, job.scale, spec.seed)
+        if key in done and not force:
+            summary.skipped.append(key)
+            continue
+        if job.dataset in missing_sets:
+            continue
+        try:
+            res = method.run_job(spec, job, ctx)
+        except DataError as exc:
+            if not skip_missing:
+                raise
+            missing_sets[job.dataset] = str(exc)
+            summary.unavailable.append((job.dataset, str(exc)))
+            log(f"skipped {job.dataset}: {exc}")
+            continue
+        record = Record(
+            spec=spec.name, spec_version=spec.version, spec_hash=digest, spec_file=spec.source,
+            leaderboard=spec.leaderboard, tier=spec.tier, method=spec.method.name,
+            model=job.model, bits=bits, dataset=job.dataset, scale=job.scale, seed=spec.seed,
+            protocol=spec.protocol.model_dump(mode="json"),
+            metrics={k: v for k, v in res.metrics.items() if k in spec.metrics},
+            metric_info=metric_info, expected=_expected_for(spec, job.dataset, job.scale),
+            per_image=res.per_image, params=res.params, macs=res.macs, bitops=res.bitops,
+            wall_s=res.wall_s, forward_s=res.forward_s, data_digest=res.data_digest, env=env,
+            timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds"),
+            extra=res.extra)
+        store.append(record)
+        summary.recorded.append(record)
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items())
+        log(f"{spec.name}: {job.dataset} x{job.scale}: {shown} ({res.wall_s:.1f} s)")
+    return summary
