@@ -173,10 +173,33 @@ def _loc(parts: tuple[Any, ...], method_name: str | None) -> str:
     return ".".join(str(p) for p in parts) or "<top level>"
 
 
+def _allowed_fields(parts: tuple[Any, ...], method_name: str | None) -> list[str]:
+    """Field names allowed in the section that holds the unknown field ``parts``."""
+    model: Any = spec_model()
+    for part in parts[:-1]:
+        if isinstance(part, int) or (part == method_name and "name" in model.model_fields):
+            continue  # a list index, or the union's tag
+        if part == "method" and model is spec_model():
+            try:
+                model = methods.get(method_name).Params
+            except QsrbenchError:
+                return []
+            continue
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        ann = getattr(field, "annotation", None)
+        candidates = [a for a in (ann, *getattr(ann, "__args__", ())) if isinstance(a, type)
+                      and issubclass(a, BaseModel)]
+        if not candidates:
+            return []
+        model = candidates[0]
+    return sorted(model.model_fields)
+
+
 def _format_error(err: dict[str, Any], method_name: str | None) -> str:
     loc = _loc(err["loc"], method_name)
     if err["type"] == "extra_forbidden":
-        return f"{loc}: unknown field"
+        allowed = _allowed_fields(tuple(err["loc"]), method_name)
+        return f"{loc}: unknown field" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
     if err["type"] == "missing":
         return f"{loc}: required field is missing"
     got = err.get("input")

@@ -71,9 +71,13 @@ def _contributions(in_len: int, out_len: int, scale: float, antialias: bool):
 
 
 def _resize_last_dim(img: torch.Tensor, out_len: int, scale: float, antialias: bool) -> torch.Tensor:
+    # Accumulate tap by tap, left to right (the order of MATLAB's own loop), in float64.
     weights, idx = _contributions(img.shape[-1], out_len, scale, antialias)
-    gathered = img[..., idx]  # (..., out_len, taps)
-    return (gathered * weights.to(img.device)).sum(dim=-1)
+    weights, idx = weights.to(img.device), idx.to(img.device)
+    acc = img.index_select(-1, idx[:, 0]) * weights[:, 0]
+    for t in range(1, idx.shape[1]):
+        acc += img.index_select(-1, idx[:, t]) * weights[:, t]
+    return acc
 
 
 def _round_uint8(x: torch.Tensor) -> torch.Tensor:

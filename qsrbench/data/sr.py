@@ -104,12 +104,13 @@ class ManifestSRDataset(SRDataset):
             raise DataError(f"{manifest.path} lists no HR images for {self.name}")
         hr_dir = root / self.name / "HR"
         if not hr_dir.is_dir():
-            shipped = "shipped with" if entry.shipped else "not shipped with (see manifest 'not_included')"
+            shipped = ("part of the shipped data" if entry.shipped else
+                       "not part of the shipped data (manifest 'not_included')")
             raise DataError(f"data set {self.name} not found: looked for {hr_dir} "
                             f"({len(hr_entries)} images listed in {manifest.path}); data root "
-                            f"{root} from {origin or 'the default'}. {self.name} is {shipped} "
-                            "shared/datasets: place its HR images there, or point --data-root / "
-                            "$QSRBENCH_DATA at a root that has them")
+                            f"{root} from {origin or 'the default'}. {self.name} is {shipped}: "
+                            "place its HR images there, or point --data-root / $QSRBENCH_DATA at "
+                            "a root that has them")
         if max_images is not None:
             hr_entries = hr_entries[:max_images]
         lr_index = {e.file: e for e in entry.under(f"{self.name}/LR_bicubic/")}

@@ -1,0 +1,77 @@
+"""Shared pytest fixtures for ``tests/`` and ``suites/``.
+
+Data-dependent tests ask for a set with ``need_set("Set5")``. When the set is not under the data
+root they skip with the reason, unless data is required (``--require-data`` or
+``QSRBENCH_REQUIRE_DATA=1``, as CI sets), in which case they fail. Sets that the shipped data
+does not include (Manga109) always skip when absent.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qsrbench.data.root import ENV_CACHE, resolve_data_root
+from qsrbench.testing import NOT_SHIPPED, missing_data
+
+REPO = Path(__file__).resolve().parent
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("qsrbench")
+    group.addoption("--require-data", action="store_true",
+                    help="fail, instead of skip, when a shipped data set is missing "
+                         "(also: QSRBENCH_REQUIRE_DATA=1)")
+    group.addoption("--tier", action="append", choices=["smoke", "small", "full"],
+                    help="spec tiers the suites run (repeatable; default: smoke and small)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Keep the checksum cache of a test session out of the user's cache folder."""
+    old = os.environ.get(ENV_CACHE)
+    os.environ[ENV_CACHE] = str(tmp_path_factory.mktemp("qsrbench-cache"))
+    yield
+    if old is None:
+        os.environ.pop(ENV_CACHE, None)
+    else:
+        os.environ[ENV_CACHE] = old
+
+
+@pytest.fixture(scope="session")
+def data_root(request) -> Path:
+    """The data root (``$QSRBENCH_DATA``); skips/fails when it has no manifest.json."""
+    root = resolve_data_root()
+    if not (root / "manifest.json").is_file():
+        missing_data(request.config, f"no data root at {root} (set QSRBENCH_DATA to a folder laid "
+                                     "out like shared/datasets)")
+    return root
+
+
+@pytest.fixture
+def need_set(request, data_root):
+    """``need_set(name)`` → the data root, after checking that ``<root>/<name>/HR`` exists."""
+
+    def check(name: str) -> Path:
+        if not (data_root / name / "HR").is_dir():
+            missing_data(request.config, f"data set {name} is not under {data_root}",
+                         shipped=name not in NOT_SHIPPED)
+        return data_root
+
+    return check
+
+
+@pytest.fixture
+def run_cli():
+    """Run ``python -m qsrbench ARGS`` as a user would; returns the CompletedProcess."""
+
+    def run(*args: str, cwd: Path | str = REPO, env: dict | None = None, timeout: float = 600):
+        full_env = {**os.environ, **(env or {})}
+        return subprocess.run([sys.executable, "-m", "qsrbench", *map(str, args)], cwd=cwd,
+                              env=full_env, capture_output=True, text=True, timeout=timeout)
+
+    return run

@@ -1,0 +1,118 @@
+"""Benchmarks generated from the SR specs, with the specs' claims and the committed results as gates.
+
+* ``test_sr_eval[<spec>-<set>-x<s>]`` times one whole evaluation (data prepared, model forward,
+  rounding, metrics) with pytest-benchmark, then asserts every ``expected`` value of the spec
+  within the metric's tolerance, and that the result has not regressed against the committed
+  record in ``results/`` (same spec version) by :mod:`qsrbench.compare`'s rule.
+* ``test_sr_forward[<spec>-x<s>]`` times the model forward alone on a fixed 64x64 LR crop of the
+  scikit-image astronaut image, many rounds: the number to gate with
+  ``--benchmark-compare-fail=median:25%``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from qsrbench.compare import compare_records
+from qsrbench.data.root import resolve_data_root
+from qsrbench.methods import Job, RunContext
+from qsrbench.registry import datasets, methods
+from qsrbench.spec import spec_hash
+from qsrbench.store import Record, load_records
+from qsrbench.testing import NOT_SHIPPED, missing_data
+
+from .conftest import load_all_specs, selected_tiers
+
+SPECS = [s for s in load_all_specs() if methods.get(s.method.name).task == "sr"]
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def _cases():
+    for spec in SPECS:
+        for scale in spec.scales:
+            for name in spec.datasets:
+                yield pytest.param(spec, name, scale, id=f"{spec.name}-{name}-x{scale}")
+
+
+def _check_tier(config, spec) -> None:
+    if spec.tier not in selected_tiers(config):
+        pytest.skip(f"tier {spec.tier!r} not selected (pass --tier {spec.tier})")
+
+
+def _data_root_for(config, name: str) -> Path | None:
+    ds = datasets.get(name)
+    if not ds.needs_root:
+        return None
+    root = resolve_data_root()
+    if not (root / name / "HR").is_dir():
+        missing_data(config, f"data set {name} is not under {root} (set QSRBENCH_DATA)",
+                     shipped=name not in NOT_SHIPPED)
+    return root
+
+
+def _golden(spec, name: str, scale: int) -> Record | None:
+    path = RESULTS / f"{spec.name}.jsonl"
+    if not path.is_file():
+        return None
+    found = [r for r in load_records(path) if r.spec_version == spec.version
+             and r.dataset == name and r.scale == scale and r.seed == spec.seed]
+    return max(found, key=lambda r: r.timestamp) if found else None
+
+
+@pytest.mark.parametrize("spec,name,scale", _cases())
+def test_sr_eval(benchmark, request, spec, name, scale):
+    _check_tier(request.config, spec)
+    ctx = RunContext(data_root=_data_root_for(request.config, name))
+    method = methods.get(spec.method.name)()
+    job = Job(name, scale, spec.model.name if spec.model else None)
+    res = benchmark.pedantic(method.run_job, args=(spec, job, ctx), rounds=1, iterations=1)
+    benchmark.extra_info.update({"spec": spec.name, "spec_version": spec.version,
+                                 "images": res.extra.get("images"), **res.metrics})
+
+    failures = []
+    for exp in spec.expected:
+        if (exp.dataset, exp.scale) != (name, scale):
+            continue
+        for metric, claimed in exp.metrics.items():
+            _, _, tol = spec.metric(metric)
+            got = res.metrics[metric]
+            if abs(got - claimed) > tol + 1e-12:
+                failures.append(f"{metric}: reproduced {got:.4f}, claimed {claimed} "
+                                f"({exp.source}), |Δ| {abs(got - claimed):.4f} > {tol}")
+    assert not failures, "; ".join(failures)
+
+    golden = _golden(spec, name, scale)
+    if golden is not None:
+        assert golden.spec_hash == spec_hash(spec), (
+            f"results/{spec.name}.jsonl holds v{spec.version} records of another protocol; "
+            "bump the spec version")
+        head = golden.model_copy(update={"metrics": {k: v for k, v in res.metrics.items()
+                                                     if k in golden.metrics}})
+        rows = compare_records([golden], [head])
+        bad = [f"{r.metric}: {r.base:.4f} → {r.head:.4f}" for r in rows if r.status == "regressed"]
+        assert not bad, f"regressed against results/{spec.name}.jsonl: {bad}"
+
+
+def _forward_cases():
+    for spec in SPECS:
+        for scale in spec.scales:
+            yield pytest.param(spec, scale, id=f"{spec.name}-x{scale}")
+
+
+@pytest.mark.parametrize("spec,scale", _forward_cases())
+def test_sr_forward(benchmark, request, spec, scale):
+    _check_tier(request.config, spec)
+    import skimage.data
+
+    method = methods.get(spec.method.name)()
+    model = method.build(spec, scale, RunContext())
+    crop = torch.from_numpy(skimage.data.astronaut()[100:164, 200:264].copy())
+    channels = 1 if spec.protocol.domain == "y" else 3
+    x = crop.permute(2, 0, 1)[:channels].to(torch.float32)[None].contiguous()
+    with torch.inference_mode():
+        out = benchmark(model, x)
+    assert out.shape == (1, channels, 64 * scale, 64 * scale)
+    benchmark.extra_info.update({"spec": spec.name, "lr_size": "64x64", "device": "cpu"})

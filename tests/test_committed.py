@@ -1,0 +1,47 @@
+"""The committed results store and leaderboards must match the specs and each other.
+
+* every committed record belongs to a spec file of the same name and version, made under the
+  same protocol (spec hash), from a clean, committed tree;
+* `leaderboards/*.md` is exactly what `qsrbench leaderboard` generates from `results/`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qsrbench.leaderboard import build_leaderboards, expected_from_specs
+from qsrbench.spec import discover_specs, load_spec, spec_hash
+from qsrbench.store import load_records
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = {(s.name, s.version): s for s in (load_spec(p) for p in discover_specs([REPO / "suites/specs"]))}
+RECORDS = load_records(REPO / "results") if (REPO / "results").is_dir() else []
+
+
+def test_results_store_is_committed():
+    assert RECORDS, "results/ holds no records: run the specs and commit the store"
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: f"{r.spec}-v{r.spec_version}-{r.dataset}-x{r.scale}")
+def test_record_matches_its_spec(record):
+    spec = SPECS.get((record.spec, record.spec_version))
+    if spec is None:
+        newer = [v for (n, v) in SPECS if n == record.spec]
+        assert newer and max(newer) > record.spec_version, (
+            f"record of {record.spec} v{record.spec_version} has no spec file")
+        return  # an older version, kept for history
+    assert record.spec_hash == spec_hash(spec), "spec changed without a version bump"
+    assert record.dataset in spec.datasets and record.scale in spec.scales
+    git = record.env.get("git") or {}
+    assert git.get("commit") and git.get("dirty") is False, (
+        "committed results must come from a clean, committed tree")
+
+
+def test_leaderboards_are_generated_from_results():
+    boards = build_leaderboards(RECORDS, expected_from_specs(SPECS.values()))
+    for name, text in boards.items():
+        path = REPO / "leaderboards" / name
+        assert path.is_file(), f"{path} is missing: run `qsrbench leaderboard`"
+        assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run `qsrbench leaderboard`"
