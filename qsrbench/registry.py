@@ -79,6 +79,9 @@ class Registry(Generic[T]):
         for module in self._builtin_modules:
             try:
                 importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:  # the module exists but one of its imports is missing
+                    self._broken[module] = f"{type(exc).__name__}: {exc}"
             except Exception as exc:  # noqa: BLE001 - remembered and reported on lookup
                 self._broken[module] = f"{type(exc).__name__}: {exc}"
 
@@ -131,7 +134,8 @@ def _qualname(obj: object) -> str:
 
 
 methods: Registry = Registry("method", "qsrbench.methods")
-models: Registry = Registry("model", "qsrbench.models", ("qsrbench.models.bicubic",))
+_ZOO = ("bicubic", "imdn", "rfdn", "pan", "carn", "latticenet", "smsr", "edsr", "rdn", "srresnet")
+models: Registry = Registry("model", "qsrbench.models", tuple(f"qsrbench.models.{m}" for m in _ZOO))
 datasets: Registry = Registry("dataset", "qsrbench.datasets", ("qsrbench.data.sr",))
 
 register_method = methods.register

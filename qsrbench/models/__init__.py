@@ -12,9 +12,11 @@ from typing import Callable
 
 from torch import nn
 
+import torch
+
 from ..registry import models, register_model
 
-__all__ = ["ModelInfo", "create_model", "register_model"]
+__all__ = ["ModelInfo", "create_model", "register_model", "RangeAdapter"]
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,31 @@ class ModelInfo:
     in_channels: tuple[int, ...] = (3,)
     description: str = ""
     paper: str = ""
+    input_range: float = 255.0  # the network's own pixel range: 1.0 for [0,1], 255.0 for [0,255]
+
+
+class RangeAdapter(nn.Module):
+    """Presents a network of pixel range ``input_range`` with the harness's [0, 255] interface.
+
+    The wrapped network is the attribute ``net``, so its state_dict keys get a ``net.`` prefix;
+    load checkpoints into ``adapter.net``.
+    """
+
+    def __init__(self, net: nn.Module, input_range: float):
+        super().__init__()
+        self.net = net
+        self.input_range = float(input_range)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_range == 255.0:
+            return self.net(x)
+        k = 255.0 / self.input_range
+        return self.net(x / k) * k
 
 
 def create_model(name: str, scale: int, **kwargs) -> nn.Module:
-    """Build registered model ``name`` for ``scale`` (weights are loaded by the method)."""
+    """Build registered model ``name`` for ``scale``: the bare network, in its own pixel range
+    (weights are loaded by the method; wrap with :class:`RangeAdapter` for evaluation)."""
     info: ModelInfo = models.get(name)
     if scale not in info.scales:
         from ..errors import QsrbenchError

@@ -1,0 +1,56 @@
+"""Full-precision baseline: a registered SR model evaluated as is, optionally from a checkpoint.
+
+The checkpoint (``[model] weights``, a path relative to the weights root ``$QSRBENCH_WEIGHTS``,
+default ``<data root>/../weights``, or absolute) is loaded with ``weights_only=True`` and strict
+key/shape checks. The network runs in its own pixel range behind a
+:class:`~qsrbench.models.RangeAdapter`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from qsrbench.methods import SRMethod
+from qsrbench.models import RangeAdapter, create_model
+from qsrbench.models.weights import load_checkpoint
+from qsrbench.registry import models, register_method
+from qsrbench.spec import MethodParams
+
+
+class FPParams(MethodParams):
+    """The FP baseline has no parameters besides its name."""
+
+    name: Literal["fp"]
+
+
+def weights_path(ref: str, data_root: Path | None) -> Path:
+    """Resolve a spec's weights path: absolute, else under ``$QSRBENCH_WEIGHTS`` or ``<data root>/../weights``."""
+    path = Path(ref)
+    if path.is_absolute():
+        return path
+    root = os.environ.get("QSRBENCH_WEIGHTS")
+    base = Path(root) if root else (Path(data_root).parent / "weights" if data_root else Path("weights"))
+    return base / path
+
+
+@register_method
+class FP(SRMethod):
+    name = "fp"
+    Params = FPParams
+    citation = "full-precision baseline (the model's own paper)"
+
+    @classmethod
+    def check_spec(cls, spec):
+        problems = super().check_spec(spec)
+        if spec.bits.weight != 32 or spec.bits.activation != 32:
+            problems.append(("bits", "the fp method runs at 32/32 bits; use a quantization method"))
+        return problems
+
+    def build(self, spec, scale, ctx):
+        info = models.get(spec.model.name)
+        net = create_model(spec.model.name, scale)
+        if spec.model.weights:
+            load_checkpoint(net, weights_path(spec.model.weights, ctx.data_root))
+        return RangeAdapter(net, info.input_range)
