@@ -7,6 +7,7 @@
     qsrbench leaderboard                      regenerate leaderboards/*.md from the store
     qsrbench compare BASE HEAD                quality regression gate between two stores
     qsrbench data check [SET ...]             verify a data root against its manifest
+    qsrbench bitops SPEC [--lr-size HxW]      per-layer MACs and BitOps of a spec's model
     qsrbench env                              print the environment fingerprint
 
 Errors are one clear message on stderr and exit code 2; a failed comparison exits 1.
@@ -177,6 +178,33 @@ def cmd_data_check(args) -> int:
     return 2 if any(s.state in ("FAILED", "MISSING") for s in statuses) else 0
 
 
+def cmd_bitops(args) -> int:
+    from .bitops import layer_costs, total_bitops
+    from .models import create_model
+
+    specs, errors = _load_specs([args.spec])
+    if errors:
+        raise errors[0]
+    spec = specs[0]
+    if spec.model is None:
+        raise QsrbenchError(f"{spec.source}: spec has no [model]; nothing to count")
+    try:
+        h, w = (int(v) for v in args.lr_size.lower().split("x"))
+    except ValueError:
+        raise QsrbenchError(f"--lr-size must look like 320x180 (height x width), got {args.lr_size!r}") from None
+    bits = (spec.bits.weight, spec.bits.activation)
+    for scale in spec.scales:
+        net = create_model(spec.model.name, scale)
+        costs = layer_costs(net, (1, 3, h, w), lambda name, module: bits)
+        rows = [[c.name, c.kind, f"{c.macs:,}", c.weight_bits, c.activation_bits, f"{c.bitops:,}"]
+                for c in costs]
+        rows.append(["total", "", f"{sum(c.macs for c in costs):,}", "", "", f"{total_bitops(costs):,}"])
+        print(f"{spec.model.name} x{scale}, LR input 1x3x{h}x{w}, W{bits[0]}A{bits[1]}")
+        print(tabulate(rows, headers=["layer", "kind", "MACs", "W bits", "A bits", "BitOps"],
+                       tablefmt="simple", disable_numparse=True))
+    return 0
+
+
 def cmd_env(args) -> int:
     from .env import fingerprint
 
@@ -237,6 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("sets", nargs="*", help="only these sets")
     c.add_argument("--data-root", help="data root (default: $QSRBENCH_DATA, else a user cache dir)")
     c.set_defaults(func=cmd_data_check)
+
+    s = sub.add_parser("bitops", help="per-layer MACs and BitOps of a spec's model")
+    s.add_argument("spec", help="spec file with a [model]")
+    s.add_argument("--lr-size", default="320x180", help="LR input height x width (default 320x180)")
+    s.set_defaults(func=cmd_bitops)
 
     s = sub.add_parser("env", help="print the environment fingerprint stamped on results")
     s.add_argument("--device", default="cpu")
