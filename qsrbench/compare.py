@@ -31,8 +31,8 @@ class Comparison:
 
 
 def _label(key: tuple) -> str:
-    spec, version, model, w, a, dataset, scale, seed = key
-    who = f"{spec} v{version}" + (f" {model}" if model else "")
+    spec, version, model, w, a, dataset, scale, seed, variant = key
+    who = f"{spec} v{version}" + (f" {model}" if model else "") + (f" [{variant}]" if variant else "")
     bits = "" if (w, a) == (32, 32) else f" W{w}A{a}"
     return f"{who}{bits} {dataset} x{scale}" + (f" seed {seed}" if seed else "")
 

@@ -82,7 +82,8 @@ def _board(group: str, records: list[Record], claims: dict | None) -> str:
         lines += [f"## {rank[1]} ×{scale}", ""]
         table = []
         for r in sorted(rows, key=lambda r: (-r.metrics.get("psnr", 0.0), r.spec, r.model or "")):
-            table.append([r.method, f"{r.spec} v{r.spec_version}", r.model or "—",
+            model = (r.model or "—") + (f" ({r.variant})" if r.variant else "")
+            table.append([r.method, f"{r.spec} v{r.spec_version}", model,
                           f"{r.bits.get('weight')}/{r.bits.get('activation')}",
                           _protocol(r.protocol),
                           f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else "—",
@@ -102,7 +103,8 @@ def _board(group: str, records: list[Record], claims: dict | None) -> str:
             tol = r.metric_info[metric].tolerance
             delta = r.metrics[metric] - value
             digits = 4 if metric == "ssim" else 3
-            claimed.append([r.spec, r.dataset, f"×{r.scale}", metric, f"{value:.{digits}f}",
+            who = r.spec + (f" [{r.variant}]" if r.variant else "")
+            claimed.append([who, r.dataset, f"×{r.scale}", metric, f"{value:.{digits}f}",
                             f"{r.metrics[metric]:.{digits}f}", f"{round(delta, digits) + 0.0:+.{digits}f}",
                             f"±{tol:g}", status_of(delta, tol), exp["source"]])
     if claimed:

@@ -29,9 +29,7 @@ class Job:
     dataset: str
     scale: int
     model: str | None = None
-
-    def key(self) -> tuple:
-        return (self.model, self.dataset, self.scale)
+    variant: str | None = None  # a configuration of the method within the spec
 
 
 @dataclass

@@ -57,7 +57,8 @@ def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool
     summary = RunSummary(spec)
     missing_sets: dict[str, str] = {}
     for job in method.jobs(spec):
-        key = record_key(spec.name, spec.version, job.model, bits, job.dataset, job.scale, spec.seed)
+        key = record_key(spec.name, spec.version, job.model, bits, job.dataset, job.scale, spec.seed,
+                         job.variant)
         if key in done and not force:
             summary.skipped.append(key)
             continue
@@ -76,6 +77,7 @@ def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool
             spec=spec.name, spec_version=spec.version, spec_hash=digest, spec_file=spec.source,
             leaderboard=spec.leaderboard, tier=spec.tier, method=spec.method.name,
             model=job.model, bits=bits, dataset=job.dataset, scale=job.scale, seed=spec.seed,
+            variant=job.variant,
             protocol=spec.protocol.model_dump(mode="json"),
             metrics={k: v for k, v in res.metrics.items() if k in spec.metrics},
             metric_info=metric_info, expected=_expected_for(spec, job.dataset, job.scale),
@@ -86,5 +88,6 @@ def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool
         store.append(record)
         summary.recorded.append(record)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items())
-        log(f"{spec.name}: {job.dataset} x{job.scale}: {shown} ({res.wall_s:.1f} s)")
+        label = f" [{job.variant}]" if job.variant else ""
+        log(f"{spec.name}{label}: {job.dataset} x{job.scale}: {shown} ({res.wall_s:.1f} s)")
     return summary

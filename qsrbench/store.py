@@ -51,6 +51,7 @@ class Record(BaseModel):
     dataset: str
     scale: int | None
     seed: int = 0
+    variant: str | None = None  # a method's configuration within one spec (e.g. "per-channel, mse")
     protocol: dict[str, Any] = {}
     metrics: dict[str, float]
     metric_info: dict[str, MetricInfoRecord]
@@ -69,13 +70,14 @@ class Record(BaseModel):
     def key(self) -> tuple:
         """Identity of a result: same key, same measurement (a newer record supersedes)."""
         return record_key(self.spec, self.spec_version, self.model, self.bits, self.dataset,
-                          self.scale, self.seed)
+                          self.scale, self.seed, self.variant)
 
 
 def record_key(spec: str, version: int, model: str | None, bits: dict[str, int], dataset: str,
-               scale: int | None, seed: int) -> tuple:
+               scale: int | None, seed: int, variant: str | None = None) -> tuple:
     """The identity of a record, computable before the job runs."""
-    return (spec, version, model, bits.get("weight"), bits.get("activation"), dataset, scale, seed)
+    return (spec, version, model, bits.get("weight"), bits.get("activation"), dataset, scale, seed,
+            variant)
 
 
 def _read_file(path: Path) -> list[Record]:

@@ -30,11 +30,15 @@ SPECS = [s for s in load_all_specs() if methods.get(s.method.name).task == "sr"]
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
+def _job_id(spec, job: Job) -> str:
+    variant = f"-{job.variant}".replace(" ", "") if job.variant else ""
+    return f"{spec.name}{variant}-{job.dataset}-x{job.scale}"
+
+
 def _cases():
     for spec in SPECS:
-        for scale in spec.scales:
-            for name in spec.datasets:
-                yield pytest.param(spec, name, scale, id=f"{spec.name}-{name}-x{scale}")
+        for job in methods.get(spec.method.name)().jobs(spec):
+            yield pytest.param(spec, job, id=_job_id(spec, job))
 
 
 def _check_tier(config, spec) -> None:
@@ -53,21 +57,22 @@ def _data_root_for(config, name: str) -> Path | None:
     return root
 
 
-def _golden(spec, name: str, scale: int) -> Record | None:
+def _golden(spec, job: Job) -> Record | None:
     path = RESULTS / f"{spec.name}.jsonl"
     if not path.is_file():
         return None
     found = [r for r in load_records(path) if r.spec_version == spec.version
-             and r.dataset == name and r.scale == scale and r.seed == spec.seed]
+             and (r.dataset, r.scale, r.variant) == (job.dataset, job.scale, job.variant)
+             and r.seed == spec.seed]
     return max(found, key=lambda r: r.timestamp) if found else None
 
 
-@pytest.mark.parametrize("spec,name,scale", _cases())
-def test_sr_eval(benchmark, request, spec, name, scale):
+@pytest.mark.parametrize("spec,job", _cases())
+def test_sr_eval(benchmark, request, spec, job):
     _check_tier(request.config, spec)
+    name, scale = job.dataset, job.scale
     ctx = RunContext(data_root=_data_root_for(request.config, name))
     method = methods.get(spec.method.name)()
-    job = Job(name, scale, spec.model.name if spec.model else None)
     res = benchmark.pedantic(method.run_job, args=(spec, job, ctx), rounds=1, iterations=1)
     benchmark.extra_info.update({"spec": spec.name, "spec_version": spec.version,
                                  "images": res.extra.get("images"), **res.metrics})
@@ -84,7 +89,7 @@ def test_sr_eval(benchmark, request, spec, name, scale):
                                 f"({exp.source}), |Δ| {abs(got - claimed):.4f} > {tol}")
     assert not failures, "; ".join(failures)
 
-    golden = _golden(spec, name, scale)
+    golden = _golden(spec, job)
     if golden is not None:
         assert golden.spec_hash == spec_hash(spec), (
             f"results/{spec.name}.jsonl holds v{spec.version} records of another protocol; "
