@@ -114,7 +114,7 @@ def psnr_ssim(
     pairs = _planes(g, s, channel, y_rounding)
     mse = float(np.mean([np.mean((a - b) ** 2) for a, b in pairs]))
     psnr = float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-    if len(pairs) == 1:  # the common case goes through scikit-image's own PSNR
+    if len(pairs) == 1 and mse > 0:  # the common case goes through scikit-image's own PSNR
         psnr = float(peak_signal_noise_ratio(pairs[0][0], pairs[0][1], data_range=255))
     if not ssim:
         return psnr, None
