@@ -8,7 +8,8 @@ them is imported or evaluated. Each method's parameters are validated by that me
 ``Params`` model through a discriminated union on ``method.name``.
 
 Changing anything that affects results requires bumping ``version``; :func:`spec_hash` covers
-every field except ``description`` and ``expected`` so the runner can tell.
+every field that changes how a job is computed (not the job list or the claims), so the runner can
+tell.
 """
 
 from __future__ import annotations
@@ -318,8 +319,13 @@ def discover_specs(paths: list[str | Path] | None = None, default: str | Path = 
     return found
 
 
+# Fields that choose which jobs run or how they are labelled, not how a job is computed: adding a
+# scale or a data set, or correcting a claim, needs no version bump.
+UNHASHED = {"description", "expected", "datasets", "scales", "tier", "leaderboard"}
+
+
 def spec_hash(spec: SpecBase) -> str:
-    """sha256 (first 16 hex digits) of everything in the spec that can change a result."""
-    payload = spec.model_dump(mode="json", exclude={"description", "expected"})
+    """sha256 (first 16 hex digits) of everything in the spec that can change a job's result."""
+    payload = spec.model_dump(mode="json", exclude=UNHASHED)
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
