@@ -8,13 +8,13 @@ unexpected keys and shape mismatches are all listed in one :class:`CheckpointErr
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..data.manifest import sha256_file
 from ..errors import QsrbenchError
 
 __all__ = ["CheckpointError", "read_state_dict", "load_checkpoint"]
@@ -53,19 +53,11 @@ def read_state_dict(path: str | Path, strip_prefixes: tuple[str, ...] = ("module
     return state
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_checkpoint(net: nn.Module, path: str | Path, *, sha256: str | None = None) -> str:
     """Load ``path`` strictly into ``net``; returns the file's sha256 (checked if given)."""
     path = Path(path)
     state = read_state_dict(path)
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if sha256 is not None and digest != sha256:
         raise CheckpointError(f"checksum mismatch for {path}: sha256 {digest}, expected {sha256}")
     own = net.state_dict()
