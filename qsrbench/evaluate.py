@@ -99,6 +99,6 @@ def evaluate_sr(model: nn.Module, data: LoadedSet, scale: int, protocol: Protoco
                                 f"{tuple(out.shape)}; expected (1, C, {gt.shape[-2]}, {gt.shape[-1]})")
         sr = quantize_output(out[0].cpu())
         p, s = psnr_ssim(gt, sr, crop=crop, channel=protocol.channel,
-                         y_rounding=protocol.y_rounding, ssim=ssim)
+                         y_rounding=protocol.y_rounding, gray_gt=protocol.gray_gt, ssim=ssim)
         scores.append(ImageScore(img.name, p, s))
     return EvalResult(scores, time.perf_counter() - t0, forward.seconds, sources)

@@ -44,6 +44,8 @@ def _protocol(p: dict) -> str:
     chan = "Y" if p.get("channel") == "y" else "RGB"
     if chan == "Y" and p.get("y_rounding") == "double":
         chan = "Y (double)"
+    if p.get("gray_gt") == "as-rgb":
+        chan += ", gray as RGB"
     return f"RGB model, {chan} metric, crop {crop}, LR {p.get('lr_source')}"
 
 

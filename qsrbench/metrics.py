@@ -7,9 +7,12 @@ Conventions (the defaults reproduce the tables of VDSR/EDSR/RCAN and the quantiz
 * ``channel="y"``: 3-channel images are converted to luma Y with ITU-R BT.601 as MATLAB's
   ``rgb2ycbcr`` does on uint8 input, ``Y = round(16 + (65.481 R + 128.553 G + 24.966 B) / 255)``
   (a uint8 result, range [16, 235]); ``y_rounding="double"`` keeps the unrounded Y (what
-  ``rgb2ycbcr(im2double(.))`` gives). A 1-channel ground truth is *not* converted: it is compared
-  as is, against each channel of the prediction, and the metrics averaged over channels (what
-  MATLAB's implicit expansion does for a 3-channel output and a grayscale ground truth);
+  ``rgb2ycbcr(im2double(.))`` gives). A 1-channel ground truth is *not* converted
+  (``gray_gt="as-is"``, the MATLAB scripts): it is compared as is, against each channel of the
+  prediction, and the metrics averaged over channels (MATLAB's implicit expansion for a 3-channel
+  output and a grayscale ground truth). ``gray_gt="as-rgb"`` is the convention of Python
+  evaluation scripts that load every image as RGB: three equal channels, then Y (which scales
+  errors by 219/255 and raises that image's PSNR by 1.32 dB);
 * ``channel="rgb"``: PSNR/SSIM over the R, G, B values;
 * a border of ``crop`` pixels (the scale, by convention) is removed on every side;
 * PSNR (dB, higher is better) with a peak of 255, via ``skimage.metrics.peak_signal_noise_ratio``;
@@ -34,6 +37,7 @@ __all__ = ["MetricInfo", "METRICS", "rgb_to_y", "to_hwc_uint8", "quantize_output
 
 Channel = Literal["y", "rgb"]
 YRounding = Literal["uint8", "double"]
+GrayGT = Literal["as-is", "as-rgb"]
 
 
 @dataclass(frozen=True)
@@ -82,10 +86,13 @@ def rgb_to_y(img: np.ndarray, rounding: YRounding = "uint8") -> np.ndarray:
     return y
 
 
-def _planes(gt: np.ndarray, sr: np.ndarray, channel: Channel, y_rounding: YRounding):
-    """Pairs of float64 2-D planes to compare, following the MATLAB conventions above."""
+def _planes(gt: np.ndarray, sr: np.ndarray, channel: Channel, y_rounding: YRounding,
+            gray_gt: GrayGT = "as-is"):
+    """Pairs of float64 2-D planes to compare, following the conventions above."""
     if gt.shape[:2] != sr.shape[:2]:
         raise ValueError(f"size mismatch: ground truth {gt.shape[:2]}, prediction {sr.shape[:2]}")
+    if gt.shape[2] == 1 and gray_gt == "as-rgb" and sr.shape[2] == 3:
+        gt = np.repeat(gt, 3, axis=2)
     if gt.shape[2] == 1:
         g = gt[..., 0].astype(np.float64)
         return [(g, sr[..., c].astype(np.float64)) for c in range(sr.shape[2])]
@@ -103,6 +110,7 @@ def psnr_ssim(
     crop: int,
     channel: Channel = "y",
     y_rounding: YRounding = "uint8",
+    gray_gt: GrayGT = "as-is",
     ssim: bool = True,
 ) -> tuple[float, float | None]:
     """PSNR (dB) and SSIM of uint8 ``sr`` against uint8 ``gt`` after a ``crop``-pixel border shave."""
@@ -111,7 +119,7 @@ def psnr_ssim(
         raise ValueError(f"border crop {crop} does not fit an image of size {g.shape[:2]}")
     if crop:
         g, s = g[crop:-crop, crop:-crop], s[crop:-crop, crop:-crop]
-    pairs = _planes(g, s, channel, y_rounding)
+    pairs = _planes(g, s, channel, y_rounding, gray_gt)
     mse = float(np.mean([np.mean((a - b) ** 2) for a, b in pairs]))
     psnr = float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
     if len(pairs) == 1 and mse > 0:  # the common case goes through scikit-image's own PSNR

@@ -56,3 +56,20 @@ def test_counting_leaves_the_model_untouched():
     before = net[0].weight.detach().clone()
     count_macs(net, (1, 3, 4000, 4000))  # on the meta device: no memory, no time
     assert net[0].weight.device.type == "cpu" and torch.equal(net[0].weight, before)
+
+
+def test_imdn_rtc_full_model_hand_count():
+    """IMDN-RTC x2 (ARCHITECTURES.md §2) per LR pixel, every conv at LR resolution:
+    head 3→12 3x3: 3*12*9 = 324; each of 5 blocks: c1 12→12 3x3 1296 + c2 9→12 3x3 972 +
+    c3 9→12 3x3 972 + c4 9→3 3x3 243 + c5 12→12 1x1 144 = 3627; tail 1x1 12→12: 144;
+    upsampler conv 12→12 3x3: 1296. Total 324 + 5*3627 + 144 + 1296 = 19899 MACs per LR pixel
+    (= the 20,190 parameters of the manifest minus the 291 biases)."""
+    from qsrbench.models import create_model
+    from qsrbench.registry import models
+
+    if "imdn-rtc" not in models.names():
+        pytest.fail("model imdn-rtc is not registered")
+    net = create_model("imdn-rtc", 2)
+    macs = count_macs(net, (1, 3, 64, 48))
+    assert sum(macs.values()) == 19899 * 64 * 48
+    assert len(macs) == 1 + 5 * 5 + 1 + 1

@@ -161,3 +161,14 @@ def test_published_bicubic_set5_from_building_blocks(need_set, scale, claim):
         scores.append(psnr_ssim(plane.to(torch.uint8), sr, crop=scale))
     psnr, ssim = np.mean(scores, axis=0)
     assert abs(psnr - claim[0]) <= 0.02 and abs(ssim - claim[1]) <= 0.002
+
+
+def test_gray_ground_truth_as_rgb_is_the_y_scaling():
+    """Python scripts load grayscale images as RGB and take Y = 16 + 219/255 · v (unrounded):
+    every error shrinks by 219/255, so PSNR rises by exactly 20·log10(255/219) dB."""
+    rng = np.random.default_rng(3)
+    gt = rng.integers(20, 230, (40, 40, 1), dtype=np.uint8)
+    sr = np.repeat(np.clip(gt.astype(int) + rng.integers(-6, 7, gt.shape), 0, 255).astype(np.uint8), 3, 2)
+    as_is = psnr_ssim(gt, sr, crop=2, y_rounding="double")[0]
+    as_rgb = psnr_ssim(gt, sr, crop=2, y_rounding="double", gray_gt="as-rgb")[0]
+    assert as_rgb - as_is == pytest.approx(20 * math.log10(255 / 219), abs=1e-9)
