@@ -19,7 +19,8 @@ from .store import Record, latest
 __all__ = ["build_leaderboards", "write_leaderboards", "status_of", "expected_from_specs"]
 
 DATASET_ORDER = ["skimage-demo", "Set5", "Set14", "B100", "Urban100", "Manga109"]
-TITLES = {"sr": "Super-resolution", "demo": "Embedded demo (scikit-image images)"}
+TITLES = {"sr": "Super-resolution", "demo": "Embedded demo (scikit-image images)",
+          "fp": "Full-precision models (shipped checkpoints)", "ptq": "Post-training quantization"}
 
 
 def _dataset_rank(name: str) -> tuple[int, str]:

@@ -99,24 +99,35 @@ class SRMethod(Method):
     """A method that yields an SR model per scale, scored on each data set of the spec."""
 
     def __init__(self) -> None:
-        self._built: dict[int, nn.Module] = {}
+        self._built: dict[tuple, nn.Module] = {}
 
-    def jobs(self, spec: SpecBase) -> Iterator[Job]:
+    def variants(self, spec: SpecBase) -> list[str | None]:
+        """Configurations of the method within one spec (e.g. PTQ calibrations); default: one."""
+        return [None]
+
+    def jobs(self, spec: SpecBase) -> list[Job]:
         model = spec.model.name if spec.model else None
-        return [Job(d, s, model) for s in spec.scales for d in spec.datasets]
+        return [Job(d, s, model, v) for v in self.variants(spec) for s in spec.scales
+                for d in spec.datasets]
 
-    def build(self, spec: SpecBase, scale: int, ctx: RunContext) -> nn.Module:
+    def build(self, spec: SpecBase, scale: int, ctx: RunContext, variant: str | None = None) -> nn.Module:
         """The SR model to score at ``scale`` (see :mod:`qsrbench.models` for its interface)."""
         raise NotImplementedError
 
-    def model_for(self, spec: SpecBase, scale: int, ctx: RunContext) -> nn.Module:
-        if scale not in self._built:
-            self._built = {scale: self.build(spec, scale, ctx).to(ctx.device).eval()}
-        return self._built[scale]
+    def cost(self, spec: SpecBase, scale: int, variant: str | None) -> tuple[int | None, int | None]:
+        """``(MACs, BitOps)`` of the model for a reference LR input, when the method knows them."""
+        return None, None
+
+    def model_for(self, spec: SpecBase, scale: int, ctx: RunContext, variant: str | None = None) -> nn.Module:
+        key = (scale, variant)
+        if key not in self._built:
+            self._built = {key: self.build(spec, scale, ctx, variant).to(ctx.device).eval()}
+        return self._built[key]
 
     def run_job(self, spec: SpecBase, job: Job, ctx: RunContext) -> JobResult:
         data = ctx.dataset(job.dataset, spec.scales, spec.budget.max_images)
-        model = self.model_for(spec, job.scale, ctx)
+        model = self.model_for(spec, job.scale, ctx, job.variant)
+        macs, bitops = self.cost(spec, job.scale, job.variant)
         res = evaluate_sr(model, data, job.scale, spec.protocol, device=ctx.device,
                           ssim="ssim" in spec.metrics, progress=ctx.progress)
         metrics = {"psnr": res.psnr}
@@ -124,6 +135,6 @@ class SRMethod(Method):
             metrics["ssim"] = res.ssim
         per_image = [{"name": s.name, "psnr": s.psnr, "ssim": s.ssim} for s in res.per_image]
         return JobResult(metrics=metrics, per_image=per_image, params=count_params(model),
-                         wall_s=res.wall_s, forward_s=res.forward_s, data_digest=data.digest,
+                         macs=macs, bitops=bitops, wall_s=res.wall_s, forward_s=res.forward_s, data_digest=data.digest,
                          extra={"lr_sources": res.lr_sources, "images": len(res.per_image),
                                 "device_type": torch.device(ctx.device).type})

@@ -41,5 +41,5 @@ class Bicubic(SRMethod):
             return [("bits", "bicubic has no weights or activations to quantize")]
         return []
 
-    def build(self, spec, scale, ctx):
+    def build(self, spec, scale, ctx, variant=None):
         return create_model("bicubic", scale, uint8_passes=spec.protocol.domain == "rgb")

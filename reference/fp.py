@@ -19,6 +19,9 @@ from qsrbench.registry import models, register_method
 from qsrbench.spec import MethodParams
 
 
+REFERENCE_LR = (180, 320)  # MACs/BitOps are reported for a 320x180 LR input (720p HR at x4)
+
+
 class FPParams(MethodParams):
     """The FP baseline has no parameters besides its name."""
 
@@ -48,7 +51,13 @@ class FP(SRMethod):
             problems.append(("bits", "the fp method runs at 32/32 bits; use a quantization method"))
         return problems
 
-    def build(self, spec, scale, ctx):
+    def cost(self, spec, scale, variant):
+        from qsrbench.bitops import layer_costs, total_bitops
+
+        costs = layer_costs(create_model(spec.model.name, scale), (1, 3, *REFERENCE_LR))
+        return sum(c.macs for c in costs), total_bitops(costs)
+
+    def build(self, spec, scale, ctx, variant=None):
         info = models.get(spec.model.name)
         net = create_model(spec.model.name, scale)
         if spec.model.weights:

@@ -113,7 +113,13 @@ def test_sr_forward(benchmark, request, spec, scale):
     import skimage.data
 
     method = methods.get(spec.method.name)()
-    model = method.build(spec, scale, RunContext())
+    root = resolve_data_root()
+    if spec.model is not None and spec.model.weights:
+        from reference.fp import weights_path
+
+        if not weights_path(spec.model.weights, root).is_file():
+            missing_data(request.config, f"weights {spec.model.weights} not found beside {root}")
+    model = method.build(spec, scale, RunContext(data_root=root), *method.variants(spec)[:1])
     crop = torch.from_numpy(skimage.data.astronaut()[100:164, 200:264].copy())
     channels = 1 if spec.protocol.domain == "y" else 3
     x = crop.permute(2, 0, 1)[:channels].to(torch.float32)[None].contiguous()

@@ -61,10 +61,14 @@ class UniformQuantizer(nn.Module):
         self.observing = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.observe_on_call:
-            lo, hi = self._range(x, self.axis)
-            return fake_quant(x, qparams_from_range(lo, hi, self.bits, symmetric=self.symmetric,
-                                                    axis=self.axis))
+        if self.observe_on_call:  # range from the tensor itself, cached while it is unchanged
+            stamp = (x.data_ptr(), x._version, tuple(x.shape))
+            if self.qparams is None or getattr(self, "_stamp", None) != stamp:
+                lo, hi = self._range(x.detach(), self.axis)
+                self.qparams = qparams_from_range(lo, hi, self.bits, symmetric=self.symmetric,
+                                                  axis=self.axis)
+                self._stamp = stamp
+            return fake_quant(x, self.qparams)
         if self.observing:
             self._samples.append(x.detach().cpu())
             return x

@@ -1,0 +1,120 @@
+"""Uniform post-training quantization (PTQ) of a pretrained SR model: the baseline of every
+quantized-SR paper (PAMS, FQSR, DQSS compare against it).
+
+Weights are fake-quantized per tensor or per output channel with a range from the weights
+themselves; activations (each quantized layer's input) get a range calibrated on LR patches of
+T91 (bicubic-downscaled by the MATLAB-exact imresize), by min-max, percentile (99.99) or
+MSE-optimal clipping. First and last layers stay in full precision unless the spec's
+``[method] keep_fp`` says otherwise. One spec sweeps granularity × calibration; each combination
+is a record *variant* ``"<granularity>, <calibration>"``. Bits come from the spec's ``bits``.
+
+References: Krishnamoorthi, "Quantizing deep convolutional networks for efficient inference: a
+whitepaper", arXiv 1806.08342 (per-channel weights, calibration); Banner et al., NeurIPS 2019
+(MSE clipping); Li et al., PAMS, ECCV 2020, Table 2 (PTQ baselines of SR models).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+
+from qsrbench.bitops import layer_costs, total_bitops
+from qsrbench.data.imresize import imresize
+from qsrbench.data.root import data_root_origin
+from qsrbench.methods import SRMethod
+from qsrbench.models import RangeAdapter, create_model
+from qsrbench.models.weights import load_checkpoint
+from qsrbench.quant.config import QuantConfig, TensorQuant
+from qsrbench.quant.convert import quantize_model
+from qsrbench.quant.modules import UniformQuantizer, make_quantizer
+from qsrbench.registry import datasets, models, register_method
+from qsrbench.spec import MethodParams
+
+from .fp import REFERENCE_LR, weights_path
+
+Granularity = Literal["per-tensor", "per-channel"]
+Calibration = Literal["minmax", "percentile", "mse"]
+
+
+class PTQParams(MethodParams):
+    name: Literal["ptq"]
+    granularity: list[Granularity] = ["per-channel"]
+    calibration: list[Calibration] = ["minmax"]
+    calib_set: str = "T91"
+    calib_images: int = 8
+    calib_patch: int = 64  # LR patch side, pixels
+    keep_fp: list[str] = ["first", "last"]
+
+
+def _variant(granularity: str, calibration: str) -> str:
+    return f"{granularity}, {calibration}"
+
+
+@register_method
+class PTQ(SRMethod):
+    name = "ptq"
+    Params = PTQParams
+    citation = "uniform PTQ baseline (Krishnamoorthi 2018; Banner et al. 2019)"
+
+    @classmethod
+    def check_spec(cls, spec):
+        problems = super().check_spec(spec)
+        if spec.bits.weight == 32 and spec.bits.activation == 32:
+            problems.append(("bits", "PTQ needs weight or activation bits below 32"))
+        if spec.model is not None and not spec.model.weights:
+            problems.append(("model.weights", "PTQ quantizes a pretrained model: give its weights"))
+        return problems
+
+    def variants(self, spec):
+        return [_variant(g, c) for g in spec.method.granularity for c in spec.method.calibration]
+
+    def _config(self, spec, variant: str) -> QuantConfig:
+        granularity, _ = variant.split(", ")
+        return QuantConfig(
+            weight=TensorQuant(bits=spec.bits.weight, granularity=granularity, symmetric=True),
+            activation=TensorQuant(bits=spec.bits.activation, granularity="per-tensor", symmetric=False),
+            keep_fp=spec.method.keep_fp)
+
+    def cost(self, spec, scale, variant):
+        net = create_model(spec.model.name, scale)
+        _, plan = quantize_model(create_model(spec.model.name, scale), self._config(spec, variant),
+                                 make_quantizer)
+        costs = layer_costs(net, (1, 3, *REFERENCE_LR), lambda name, m: plan[name].bits)
+        return sum(c.macs for c in costs), total_bitops(costs)
+
+    def _calibration_batches(self, spec, scale, ctx) -> list[torch.Tensor]:
+        data = datasets.get(spec.method.calib_set).load(
+            ctx.data_root, [scale], verify=ctx.verify, max_images=spec.method.calib_images,
+            origin=data_root_origin(ctx.data_root_arg))
+        p, rng, out = spec.method.calib_patch, np.random.default_rng(spec.seed), []
+        for img in data.images:
+            hr = img.hr_for(scale)
+            if hr.shape[0] == 1:
+                hr = hr.expand(3, -1, -1)
+            lr = imresize(hr.contiguous(), 1.0 / scale).to(torch.float32)
+            top = int(rng.integers(0, max(1, lr.shape[-2] - p + 1)))
+            left = int(rng.integers(0, max(1, lr.shape[-1] - p + 1)))
+            out.append(lr[None, :, top:top + p, left:left + p])
+        return out
+
+    def build(self, spec, scale, ctx, variant=None):
+        info = models.get(spec.model.name)
+        net = create_model(spec.model.name, scale)
+        load_checkpoint(net, weights_path(spec.model.weights, ctx.data_root))
+        qnet, _ = quantize_model(net, self._config(spec, variant), make_quantizer)
+        _, calibration = variant.split(", ")
+        acts = [m for m in qnet.modules() if isinstance(m, UniformQuantizer) and not m.observe_on_call]
+        for m in qnet.modules():
+            if isinstance(m, UniformQuantizer):
+                m.calibration = calibration
+        model = RangeAdapter(qnet, info.input_range).eval()
+        for q in acts:
+            q.observing = True
+        with torch.no_grad():
+            for batch in self._calibration_batches(spec, scale, ctx):
+                model(batch)
+        for q in acts:
+            q.freeze()
+        return model
