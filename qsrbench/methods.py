@@ -8,7 +8,7 @@ SR model scored on SR sets: it only has to :meth:`SRMethod.build` the model for 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import torch
 from torch import nn

@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from torch import nn
+
+from qsrbench.bitops import layer_costs, total_bitops
 from qsrbench.methods import SRMethod
 from qsrbench.models import RangeAdapter, create_model
 from qsrbench.models.weights import load_checkpoint
@@ -38,6 +41,20 @@ def weights_path(ref: str, data_root: Path | None) -> Path:
     return base / path
 
 
+def pretrained(spec, scale: int, ctx) -> nn.Module:
+    """The spec's model for ``scale``, with its checkpoint loaded when the spec names one."""
+    net = create_model(spec.model.name, scale)
+    if spec.model.weights:
+        load_checkpoint(net, weights_path(spec.model.weights, ctx.data_root))
+    return net
+
+
+def model_cost(spec, scale: int, bits_for=None) -> tuple[int, int]:
+    """``(MACs, BitOps)`` of the spec's model on a :data:`REFERENCE_LR` input."""
+    costs = layer_costs(create_model(spec.model.name, scale), (1, 3, *REFERENCE_LR), bits_for)
+    return sum(c.macs for c in costs), total_bitops(costs)
+
+
 @register_method
 class FP(SRMethod):
     name = "fp"
@@ -52,14 +69,7 @@ class FP(SRMethod):
         return problems
 
     def cost(self, spec, scale, variant):
-        from qsrbench.bitops import layer_costs, total_bitops
-
-        costs = layer_costs(create_model(spec.model.name, scale), (1, 3, *REFERENCE_LR))
-        return sum(c.macs for c in costs), total_bitops(costs)
+        return model_cost(spec, scale)
 
     def build(self, spec, scale, ctx, variant=None):
-        info = models.get(spec.model.name)
-        net = create_model(spec.model.name, scale)
-        if spec.model.weights:
-            load_checkpoint(net, weights_path(spec.model.weights, ctx.data_root))
-        return RangeAdapter(net, info.input_range)
+        return RangeAdapter(pretrained(spec, scale, ctx), models.get(spec.model.name).input_range)

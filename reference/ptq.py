@@ -20,19 +20,17 @@ from typing import Literal
 import numpy as np
 import torch
 
-from qsrbench.bitops import layer_costs, total_bitops
 from qsrbench.data.imresize import imresize
 from qsrbench.data.root import data_root_origin
 from qsrbench.methods import SRMethod
 from qsrbench.models import RangeAdapter, create_model
-from qsrbench.models.weights import load_checkpoint
 from qsrbench.quant.config import QuantConfig, TensorQuant
 from qsrbench.quant.convert import quantize_model
 from qsrbench.quant.modules import UniformQuantizer, make_quantizer
 from qsrbench.registry import datasets, models, register_method
 from qsrbench.spec import MethodParams
 
-from .fp import REFERENCE_LR, weights_path
+from .fp import model_cost, pretrained
 
 Granularity = Literal["per-tensor", "per-channel"]
 Calibration = Literal["minmax", "percentile", "mse"]
@@ -78,11 +76,9 @@ class PTQ(SRMethod):
             keep_fp=spec.method.keep_fp)
 
     def cost(self, spec, scale, variant):
-        net = create_model(spec.model.name, scale)
         _, plan = quantize_model(create_model(spec.model.name, scale), self._config(spec, variant),
                                  make_quantizer)
-        costs = layer_costs(net, (1, 3, *REFERENCE_LR), lambda name, m: plan[name].bits)
-        return sum(c.macs for c in costs), total_bitops(costs)
+        return model_cost(spec, scale, lambda name, m: plan[name].bits)
 
     def _calibration_batches(self, spec, scale, ctx) -> list[torch.Tensor]:
         data = datasets.get(spec.method.calib_set).load(
@@ -101,9 +97,7 @@ class PTQ(SRMethod):
 
     def build(self, spec, scale, ctx, variant=None):
         info = models.get(spec.model.name)
-        net = create_model(spec.model.name, scale)
-        load_checkpoint(net, weights_path(spec.model.weights, ctx.data_root))
-        qnet, _ = quantize_model(net, self._config(spec, variant), make_quantizer)
+        qnet, _ = quantize_model(pretrained(spec, scale, ctx), self._config(spec, variant), make_quantizer)
         _, calibration = variant.split(", ")
         acts = [m for m in qnet.modules() if isinstance(m, UniformQuantizer) and not m.observe_on_call]
         for m in qnet.modules():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 
 from qsrbench.spec import discover_specs, load_spec
 
