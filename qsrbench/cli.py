@@ -191,7 +191,7 @@ def cmd_bitops(args) -> int:
     try:
         h, w = (int(v) for v in args.lr_size.lower().split("x"))
     except ValueError:
-        raise QsrbenchError(f"--lr-size must look like 320x180 (height x width), got {args.lr_size!r}") from None
+        raise QsrbenchError(f"--lr-size must look like 180x320 (height x width), got {args.lr_size!r}") from None
     bits = (spec.bits.weight, spec.bits.activation)
     for scale in spec.scales:
         net = create_model(spec.model.name, scale)
@@ -268,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("bitops", help="per-layer MACs and BitOps of a spec's model")
     s.add_argument("spec", help="spec file with a [model]")
-    s.add_argument("--lr-size", default="320x180", help="LR input height x width (default 320x180)")
+    s.add_argument("--lr-size", default="180x320", help="LR input height x width (default 180x320)")
     s.set_defaults(func=cmd_bitops)
 
     s = sub.add_parser("env", help="print the environment fingerprint stamped on results")
