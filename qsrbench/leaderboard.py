@@ -43,11 +43,10 @@ def _protocol(p: dict) -> str:
     if p.get("domain") == "y":
         return f"Y-domain (SRCNN/VDSR), crop {crop}"
     chan = "Y" if p.get("channel") == "y" else "RGB"
-    if chan == "Y" and p.get("y_rounding") == "double":
-        chan = "Y (double)"
-    if p.get("gray_gt") == "as-rgb":
-        chan += ", gray as RGB"
-    return f"RGB model, {chan} metric, crop {crop}, LR {p.get('lr_source')}"
+    notes = [n for n, on in (("unrounded Y", chan == "Y" and p.get("y_rounding") == "double"),
+                             ("gray as RGB", p.get("gray_gt") == "as-rgb")) if on]
+    extra = f" ({', '.join(notes)})" if notes else ""
+    return f"RGB model, {chan} metric{extra}, crop {crop}, LR {p.get('lr_source')}"
 
 
 def status_of(delta: float, tolerance: float) -> str:
