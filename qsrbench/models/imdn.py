@@ -65,6 +65,17 @@ class DistillationBlock(nn.Module):
         return self.c5(u) + x
 
 
+def distillation_trunk(net: nn.Module, x: torch.Tensor, prefix: str) -> torch.Tensor:
+    """The IMDN/RFDN trunk: ``fea_conv`` → blocks ``<prefix>1..N`` in series → ``c`` fuses their
+    concatenated outputs → ``LR_conv`` + long skip from ``fea_conv`` → ``upsampler``."""
+    f0 = net.fea_conv(x)
+    outs, b = [], f0
+    for i in range(1, net.blocks + 1):
+        b = getattr(net, f"{prefix}{i}")(b)
+        outs.append(b)
+    return net.upsampler(net.LR_conv(net.c(torch.cat(outs, dim=1))) + f0)
+
+
 class IMDN(nn.Module):
     def __init__(self, scale: int, channels: int = 64, blocks: int = 6, distilled: int = 16):
         super().__init__()
@@ -77,12 +88,7 @@ class IMDN(nn.Module):
         self.upsampler = nn.Sequential(conv(channels, 3 * scale * scale), nn.PixelShuffle(scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f0 = self.fea_conv(x)
-        outs, b = [], f0
-        for i in range(1, self.blocks + 1):
-            b = getattr(self, f"IMDB{i}")(b)
-            outs.append(b)
-        return self.upsampler(self.LR_conv(self.c(torch.cat(outs, dim=1))) + f0)
+        return distillation_trunk(self, x, "IMDB")
 
 
 class _Shortcut(nn.Module):

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import ModelInfo, register_model
+from .imdn import distillation_trunk
 
 __all__ = ["ESA", "RFDB", "RFDN"]
 
@@ -94,12 +95,7 @@ class RFDN(nn.Module):
         self.upsampler = nn.Sequential(conv(channels, 3 * scale * scale), nn.PixelShuffle(scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f0 = self.fea_conv(x)
-        outs, b = [], f0
-        for i in range(1, self.blocks + 1):
-            b = getattr(self, f"B{i}")(b)
-            outs.append(b)
-        return self.upsampler(self.LR_conv(self.c(torch.cat(outs, dim=1))) + f0)
+        return distillation_trunk(self, x, "B")
 
 
 register_model(ModelInfo("rfdn", RFDN, scales=(2, 3, 4), in_channels=(3,), input_range=255.0,
