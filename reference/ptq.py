@@ -78,7 +78,7 @@ class PTQ(SRMethod):
     def cost(self, spec, scale, variant):
         _, plan = quantize_model(create_model(spec.model.name, scale), self._config(spec, variant),
                                  make_quantizer)
-        return model_cost(spec, scale, lambda name, m: plan[name].bits)
+        return model_cost(spec, scale, lambda name, m: plan[name].bits if name in plan else (32, 32))
 
     def _calibration_batches(self, spec, scale, ctx) -> list[torch.Tensor]:
         data = datasets.get(spec.method.calib_set).load(

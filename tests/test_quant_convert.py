@@ -92,3 +92,32 @@ def test_bits_out_of_range_rejected():
         QuantConfig(weight={"bits": 0})
     with pytest.raises(ValueError):
         QuantConfig(layers={"body": {"activation": 33}})
+
+
+def test_conv_transpose_is_quantized_per_output_channel():
+    """A transposed conv (SMSR's mask branch) runs its own op under fake quant, and per-channel
+    weight quantization is per *output* channel, i.e. along dim 1 of its (in, out, k, k) weight."""
+    from qsrbench.quant.config import QuantConfig, TensorQuant
+    from qsrbench.quant.convert import quantize_model
+    from qsrbench.quant.modules import make_quantizer
+    from qsrbench.quant.uniform import fake_quant, qparams_from_range
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1),
+                              torch.nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1),
+                              torch.nn.Conv2d(2, 3, 3, padding=1))
+    with torch.no_grad():
+        net[1].weight[:, 1] *= 50  # output channel 1 has a 50x larger range
+    ref = torch.nn.functional.conv_transpose2d
+    cfg = QuantConfig(weight=TensorQuant(bits=4, granularity="per-channel", symmetric=True),
+                      activation=TensorQuant(bits=32), keep_fp=[])
+    wt = net[1].weight.detach().clone()
+    qnet, _ = quantize_model(net, cfg, make_quantizer)
+    layer = qnet[1]
+    x = torch.randn(1, 4, 5, 6)
+    expected_w = torch.stack([fake_quant(wt[:, c], qparams_from_range(
+        wt[:, c].min(), wt[:, c].max(), 4, symmetric=True)) for c in range(2)], dim=1)
+    got = layer(x)
+    want = ref(x, expected_w, layer.layer.bias, 2, 1, 1)
+    assert got.shape == (1, 2, 10, 12)
+    assert torch.allclose(got, want, atol=1e-6)

@@ -16,7 +16,9 @@ import torch
 
 from ..registry import models, register_model
 
-__all__ = ["ModelInfo", "create_model", "register_model", "RangeAdapter"]
+__all__ = ["ModelInfo", "create_model", "register_model", "RangeAdapter", "mark_not_quantized", "NOT_QUANTIZED"]
+
+NOT_QUANTIZED = "qsrbench_not_quantized"
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,14 @@ class ModelInfo:
     description: str = ""
     paper: str = ""
     input_range: float = 255.0  # the network's own pixel range: 1.0 for [0,1], 255.0 for [0,255]
+
+
+def mark_not_quantized(*modules: nn.Module) -> None:
+    """Exclude layers from quantization: the pixel-space mean shifts (1x1 convs applied to the
+    input and output images) are part of the data convention, not of the network the
+    quantization papers quantize; they stay FP and are not "first"/"last" layers."""
+    for m in modules:
+        setattr(m, NOT_QUANTIZED, True)
 
 
 class RangeAdapter(nn.Module):

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ModelInfo, register_model
+from . import ModelInfo, mark_not_quantized, register_model
 
 __all__ = ["CARNM"]
 
@@ -121,6 +121,7 @@ class CARNM(nn.Module):
         super().__init__()
         self.scale = scale
         self.sub_mean, self.add_mean = MeanShift(-1.0), MeanShift(1.0)
+        mark_not_quantized(self.sub_mean.shifter, self.add_mean.shifter)
         self.entry = nn.Conv2d(3, channels, 3, padding=1)
         self.b1, self.b2, self.b3 = (CascadingBlock(channels) for _ in range(3))
         self.c1, self.c2, self.c3 = (Fuse(channels * k, channels) for k in (2, 3, 4))

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ModelInfo, register_model
+from . import ModelInfo, mark_not_quantized, register_model
 
 __all__ = ["LatticeNet", "LatticeBlock", "CombinationCoefficient"]
 
@@ -85,6 +85,7 @@ class LatticeNet(nn.Module):
         self.scale = scale
         self.sub_mean = conv(3, 3, 1)
         self.add_mean = conv(3, 3, 1)
+        mark_not_quantized(self.sub_mean, self.add_mean)
         self.conv1, self.conv2 = conv(3, channels), conv(channels, channels)
         for k in range(1, 5):
             setattr(self, f"body_unit{k}", LatticeBlock(channels, inner))

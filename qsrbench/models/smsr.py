@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ModelInfo, register_model
+from . import ModelInfo, mark_not_quantized, register_model
 
 __all__ = ["SMSR", "SparseMaskModule"]
 
@@ -108,6 +108,7 @@ class SMSR(nn.Module):
         super().__init__()
         self.scale = scale
         self.sub_mean, self.add_mean = MeanShift(-1.0), MeanShift(1.0)
+        mark_not_quantized(self.sub_mean, self.add_mean)
         self.head = nn.Sequential(conv(3, channels), nn.ReLU(inplace=True), conv(channels, channels))
         self.body = nn.Sequential(*(SparseMaskModule(channels) for _ in range(modules)))
         self.collect = nn.Sequential(conv(channels * modules, channels, 1), nn.ReLU(inplace=True),

@@ -41,9 +41,16 @@ def percentile_range(x: torch.Tensor, pct: float = 99.99, axis: int | None = Non
 
 
 def mse_range(x: torch.Tensor, bits: int, symmetric: bool = True, axis: int | None = None,
-              grid: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+              grid: int = 100, max_samples: int = 1 << 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clipping range among ``k/grid`` x min-max (k = 1..grid) that minimizes the squared
+    quantization error. The candidates scale the exact min-max range; the error is measured on
+    at most ``max_samples`` values per row, drawn without replacement by a fixed-seed
+    permutation (deterministic; calibration activations run to millions of values)."""
     lo, hi = minmax_range(x, axis)
     rows = x.detach().reshape(1, -1) if axis is None else _channels(x, axis)
+    if rows.shape[1] > max_samples:
+        pick = torch.randperm(rows.shape[1], generator=torch.Generator().manual_seed(0))[:max_samples]
+        rows = rows[:, pick]
     lo_r, hi_r = lo.reshape(-1), hi.reshape(-1)
     best_err = torch.full_like(lo_r, float("inf"))
     best_lo, best_hi = lo_r.clone(), hi_r.clone()

@@ -69,8 +69,10 @@ class LayerPlan:
 
 
 def quantizable_layers(model: nn.Module) -> list[str]:
-    """Names of conv/linear layers in registration order."""
-    return [n for n, m in model.named_modules() if isinstance(m, QUANTIZABLE)]
+    """Names of conv/linear layers in registration order (layers a model marked with
+    :func:`qsrbench.models.mark_not_quantized`, its pixel-space mean shifts, are left out)."""
+    return [n for n, m in model.named_modules()
+            if isinstance(m, QUANTIZABLE) and not getattr(m, "qsrbench_not_quantized", False)]
 
 
 def resolve_plan(model: nn.Module, config: QuantConfig, order: list[str] | None = None) -> dict[str, LayerPlan]:

@@ -24,7 +24,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import QsrbenchError
-from .config import LayerPlan, QuantConfig, TensorQuant, resolve_plan
+from .config import QUANTIZABLE, LayerPlan, QuantConfig, TensorQuant, resolve_plan
 
 __all__ = ["QuantLayer", "MakeQuantizer", "quantize_model", "execution_order"]
 
@@ -43,16 +43,20 @@ class QuantLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.input_q(x)
         w = self.weight_q(self.layer.weight)
-        if isinstance(self.layer, nn.Linear):
-            return nn.functional.linear(x, w, self.layer.bias)
-        return self.layer._conv_forward(x, w, self.layer.bias)
+        layer = self.layer
+        if isinstance(layer, nn.Linear):
+            return nn.functional.linear(x, w, layer.bias)
+        if isinstance(layer, nn.ConvTranspose2d):
+            return nn.functional.conv_transpose2d(x, w, layer.bias, layer.stride, layer.padding,
+                                                  layer.output_padding, layer.groups, layer.dilation)
+        return layer._conv_forward(x, w, layer.bias)
 
 
 def execution_order(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]:
     """Names of conv/linear layers in the order a forward pass calls them (meta device)."""
     order: list[str] = []
     hooks = [m.register_forward_pre_hook(lambda mod, args, n=n: order.append(n))
-             for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear, nn.Conv1d))]
+             for n, m in model.named_modules() if isinstance(m, QUANTIZABLE)]
     try:
         with torch.no_grad():
             model(torch.zeros(input_shape))
@@ -99,16 +103,26 @@ def _quantize_graph_inputs(model: nn.Module, config: QuantConfig, make: MakeQuan
 
 def quantize_model(model: nn.Module, config: QuantConfig, make: MakeQuantizer, *,
                    input_shape: tuple[int, ...] = (1, 3, 16, 16)) -> tuple[nn.Module, dict[str, LayerPlan]]:
-    """A fake-quant copy-in-place of ``model`` and the per-layer plan it follows."""
+    """A fake-quant copy-in-place of ``model`` and the per-layer plan it follows.
+
+    Layers the forward never calls (e.g. CARN-M's upsamplers of the other scales) are left FP:
+    an activation quantizer there could never be calibrated.
+    """
     order = execution_order(model, input_shape)
     plan = resolve_plan(model, config, order)
+    executed = set(order)
     for name, p in plan.items():
+        if name not in executed:
+            plan[name] = LayerPlan(name, None, None)
+            continue
         if p.weight is None and p.activation is None:
             continue
         layer = model.get_submodule(name)
+        weight_q = make(p.weight, "weight") if p.weight else None
+        if isinstance(layer, nn.ConvTranspose2d) and getattr(weight_q, "axis", None) == 0:
+            weight_q.axis = 1  # a transposed conv's weight is (in, out, k, k): per output channel
         _set_child(model, name, QuantLayer(
-            layer, make(p.weight, "weight") if p.weight else None,
-            make(p.activation, "activation") if p.activation else None))
+            layer, weight_q, make(p.activation, "activation") if p.activation else None))
     if config.quantize_skips or config.quantize_upsampler_input:
         model = _quantize_graph_inputs(model, config, make)
     return model, plan
