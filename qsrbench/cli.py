@@ -135,15 +135,19 @@ def cmd_leaderboard(args) -> int:
         if errors:
             raise errors[0]
         claims = expected_from_specs(specs)
-    boards = build_leaderboards(load_records(_results_dir(args.results)), claims)
+    from .plots import PLOTTED_GROUPS, plot_links, write_psnr_vs_bitops
+
+    records = load_records(_results_dir(args.results))
     out = Path(args.out)
+    boards = build_leaderboards(records, claims, plot_links(records))
     if args.check:
         stale = [n for n, text in boards.items()
                  if not (out / n).is_file() or (out / n).read_text(encoding="utf-8") != text]
         for n in stale:
             print(f"stale: {out / n} (run `qsrbench leaderboard`)", file=sys.stderr)
         return 1 if stale else 0
-    for path in write_leaderboards(boards, out):
+    pngs = [p for g in PLOTTED_GROUPS for p in write_psnr_vs_bitops(records, out, g)]
+    for path in [*write_leaderboards(boards, out), *pngs]:
         print(f"wrote {path}")
     return 0
 

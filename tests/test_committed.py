@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from qsrbench.leaderboard import build_leaderboards, expected_from_specs
+from qsrbench.plots import plot_links
 from qsrbench.spec import discover_specs, load_spec, spec_hash
 from qsrbench.store import load_records
 
@@ -40,8 +41,16 @@ def test_record_matches_its_spec(record):
 
 
 def test_leaderboards_are_generated_from_results():
-    boards = build_leaderboards(RECORDS, expected_from_specs(SPECS.values()))
+    boards = build_leaderboards(RECORDS, expected_from_specs(SPECS.values()), plot_links(RECORDS))
     for name, text in boards.items():
         path = REPO / "leaderboards" / name
         assert path.is_file(), f"{path} is missing: run `qsrbench leaderboard`"
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run `qsrbench leaderboard`"
+
+
+def test_linked_plots_are_committed():
+    for group, names in plot_links(RECORDS).items():
+        for name in names:
+            path = REPO / "leaderboards" / name
+            assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", (
+                f"{path} is missing: run `qsrbench leaderboard`")

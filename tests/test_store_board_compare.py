@@ -92,3 +92,35 @@ def test_import_qsrbench_imports_no_method(run_cli):
                           "print('reference' in sys.modules, 'reference.bicubic' in sys.modules)"],
                          capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def _q(spec, method, bits, psnr, variant=None, bitops=None, dataset="Set5", board="ptq"):
+    return rec(psnr=psnr, spec=spec, dataset=dataset).model_copy(update={
+        "method": method, "model": "net", "bits": {"weight": bits, "activation": bits},
+        "variant": variant, "leaderboard": board, "bitops": bitops or bits * bits * 1000,
+        "protocol": {"domain": "rgb"}})
+
+
+def test_delta_fp_column_and_plot_points(tmp_path):
+    """Δ FP = PSNR minus the same model's FP record (hand-computed: 31.0 - 32.0); the plot takes the
+    best variant per bit-width and the FP point, in decreasing BitOps."""
+    from qsrbench.plots import plot_links, psnr_vs_bitops_points, write_psnr_vs_bitops
+
+    records = [_q("fp-net", "fp", 32, 32.0, board="fp"),
+               _q("ptq-net-w8", "ptq", 8, 31.0, "per-tensor, minmax"),
+               _q("ptq-net-w8", "ptq", 8, 31.5, "per-channel, mse"),
+               _q("ptq-net-w4", "ptq", 4, 25.25, "per-channel, mse"),
+               _q("ptq-other", "ptq", 4, 20.0, "x", dataset="Set14")]
+    board = build_leaderboards(records)["ptq.md"]
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in board.splitlines()
+             if line.startswith("| ptq ")]
+    delta = {(row[1], row[2]): row[6] for row in cells}
+    assert delta[("ptq-net-w8 v1", "net (per-tensor, minmax)")] == "-1.00"
+    assert delta[("ptq-net-w8 v1", "net (per-channel, mse)")] == "-0.50"
+    assert delta[("ptq-net-w4 v1", "net (per-channel, mse)")] == "-6.75"
+    assert delta[("ptq-other v1", "net (x)")] == "—"  # Set14: no FP record
+    pts = psnr_vs_bitops_points(records, "ptq")
+    assert pts == {4: {"net": [(32 * 32 * 1000, 32.0, "W32A32"), (64000, 31.5, "W8A8"), (16000, 25.25, "W4A4")]}}
+    paths = write_psnr_vs_bitops(records, tmp_path)
+    assert [p.name for p in paths] == plot_links(records)["ptq"] == ["ptq_psnr_vs_bitops_x4.png"]
+    assert paths[0].read_bytes()[:4] == b"\x89PNG"

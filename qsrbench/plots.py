@@ -1,0 +1,80 @@
+"""PSNR-vs-BitOps plots of quantized results (matplotlib, Agg backend, PNG).
+
+One figure per scale for a leaderboard group (``<group>_psnr_vs_bitops_x<s>.png``): for each
+checkpoint, its full-precision point (32/32 bits, method ``fp``) and, per weight/activation
+bit-width, the best variant's PSNR on the reference set (Set5 by default: every spec evaluates
+it), joined by a line in decreasing BitOps. BitOps are those of the records (a 320x180 LR
+input, :mod:`qsrbench.bitops`), on a log axis. PSNR in dB, Y channel, the records' protocol.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from .leaderboard import _quantized, current_groups
+from .store import Record
+
+__all__ = ["psnr_vs_bitops_points", "write_psnr_vs_bitops", "plot_links"]
+
+PLOTTED_GROUPS = ("ptq",)
+
+
+def psnr_vs_bitops_points(records: list[Record], group: str, dataset: str = "Set5"
+                          ) -> dict[int, dict[str, list[tuple[int, float, str]]]]:
+    """``{scale: {model: [(bitops, psnr, "W/A"), ...]}}``, best variant per bit-width, FP included."""
+    groups = current_groups(records)
+    quantized = [r for r in groups.get(group, []) if _quantized(r) and r.dataset == dataset
+                 and r.bitops and "psnr" in r.metrics]
+    models = {(r.model, r.scale) for r in quantized}
+    fp = [r for rs in groups.values() for r in rs if r.method == "fp" and r.dataset == dataset
+          and (r.model, r.scale) in models and r.bitops and "psnr" in r.metrics]
+    best: dict[tuple, Record] = {}
+    for r in quantized + fp:
+        key = (r.scale, r.model, r.bits.get("weight"), r.bits.get("activation"))
+        if key not in best or r.metrics["psnr"] > best[key].metrics["psnr"]:
+            best[key] = r
+    out: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for (scale, model, w, a), r in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[1].bitops)):
+        out[scale][model].append((r.bitops, r.metrics["psnr"], f"W{w}A{a}"))
+    return {s: dict(m) for s, m in sorted(out.items())}
+
+
+def write_psnr_vs_bitops(records: list[Record], out: Path, group: str = "ptq",
+                         dataset: str = "Set5") -> list[Path]:
+    """Write one PNG per scale; returns the paths (none when the group has no quantized rows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for scale, models in psnr_vs_bitops_points(records, group, dataset).items():
+        fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+        for model, pts in sorted(models.items()):
+            xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+            ax.plot(xs, ys, marker="o", label=model)
+            for x, y, tag in pts:
+                ax.annotate(tag, (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
+        ax.set_xscale("log")
+        ax.set_xlabel("BitOps (320x180 LR input, log scale)")
+        ax.set_ylabel(f"PSNR on {dataset} (dB, Y)")
+        ax.set_title(f"{group}: PSNR vs BitOps, x{scale} (best variant per bit-width; FP = W32A32)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = Path(out) / _name(group, scale)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, metadata={"Software": None})
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _name(group: str, scale: int) -> str:
+    return f"{group}_psnr_vs_bitops_x{scale}.png"
+
+
+def plot_links(records: list[Record]) -> dict[str, list[str]]:
+    """``{group: [png names]}`` that :func:`write_psnr_vs_bitops` writes for these records."""
+    return {g: [_name(g, s) for s in psnr_vs_bitops_points(records, g)] for g in PLOTTED_GROUPS}
