@@ -54,10 +54,11 @@ def data_root(request) -> Path:
 
 @pytest.fixture
 def need_set(request, data_root):
-    """``need_set(name)`` → the data root, after checking that ``<root>/<name>/HR`` exists."""
+    """``need_set(name)`` → the data root, after checking that ``<root>/<name>/HR`` (an SR set) or
+    ``<root>/<name>/manifest.json`` (a classification set) exists."""
 
     def check(name: str) -> Path:
-        if not (data_root / name / "HR").is_dir():
+        if not ((data_root / name / "HR").is_dir() or (data_root / name / "manifest.json").is_file()):
             missing_data(request.config, f"data set {name} is not under {data_root}",
                          shipped=name not in NOT_SHIPPED)
         return data_root
