@@ -114,7 +114,7 @@ def cmd_run(args) -> int:
         rows = []
         for r in summary.recorded:
             exp = (r.expected or {}).get("metrics", {})
-            rows.append([r.dataset, f"x{r.scale}"] + [
+            rows.append([r.dataset, f"x{r.scale}" if r.scale else "—"] + [
                 f"{r.metrics[m]:.4f}" + (f" ({r.metrics[m] - exp[m]:+.4f} vs {exp[m]})" if m in exp else "")
                 if m in r.metrics else "—" for m in spec.metrics] + [f"{r.wall_s:.1f}"])
         print(f"{spec.name} v{spec.version}: {len(summary.recorded)} recorded, "

@@ -61,9 +61,9 @@ def expected_from_specs(specs) -> dict[tuple[str, int], dict[tuple[str, int], di
     """``{(spec, version): {(dataset, scale): {"metrics", "source"}}}`` from parsed specs."""
     out: dict = {}
     for spec in specs:
-        out[(spec.name, spec.version)] = {(e.dataset, e.scale): {"metrics": dict(e.metrics),
-                                                                  "source": e.source}
-                                          for e in spec.expected}
+        out[(spec.name, spec.version)] = {(e.dataset, e.scale): {
+            "metrics": dict(e.metrics), "source": e.source, "method": spec.method.name,
+            "tier": spec.tier, "leaderboard": spec.leaderboard} for e in spec.expected}
     return out
 
 
@@ -168,9 +168,12 @@ def build_leaderboards(records: list[Record], claims: dict | None = None,
                        plots: dict[str, list[str]] | None = None) -> dict[str, str]:
     """``{file name: markdown}`` for every leaderboard group found in ``records``; ``plots`` maps
     a group to the image files to link from its page."""
+    from .nas_board import is_nas_group, nas_board
+
     groups = current_groups(records)
     fp = fp_reference(_current(records))
-    return {f"{g}.md": _board(g, rs, claims, fp, (plots or {}).get(g)) for g, rs in groups.items()}
+    return {f"{g}.md": nas_board(g, rs, claims) if is_nas_group(rs) else
+            _board(g, rs, claims, fp, (plots or {}).get(g)) for g, rs in groups.items()}
 
 
 def write_leaderboards(boards: dict[str, str], out: Path) -> list[Path]:

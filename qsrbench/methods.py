@@ -68,6 +68,13 @@ class RunContext:
         return self._sets[key]
 
 
+def _dataset(name: str):
+    try:
+        return datasets.get(name)
+    except Exception:  # noqa: BLE001 - unknown names are reported by the spec checks
+        return None
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -100,6 +107,16 @@ class SRMethod(Method):
 
     def __init__(self) -> None:
         self._built: dict[tuple, nn.Module] = {}
+
+    @classmethod
+    def check_spec(cls, spec: SpecBase) -> list[tuple[str, str]]:
+        problems = super().check_spec(spec)
+        if not spec.scales:
+            problems.append(("scales", f"method {cls.name!r} evaluates SR at given scales: list at least one"))
+        bad = [d for d in spec.datasets if getattr(_dataset(d), "role", "test") == "classification"]
+        if bad:
+            problems.append(("datasets", f"{', '.join(bad)} is a classification set; SR methods need SR sets"))
+        return problems
 
     def variants(self, spec: SpecBase) -> list[str | None]:
         """Configurations of the method within one spec (e.g. PTQ calibrations); default: one."""

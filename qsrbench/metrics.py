@@ -55,6 +55,11 @@ METRICS: dict[str, MetricInfo] = {
     "psnr": MetricInfo("psnr", "dB", True, 0.02, "peak signal-to-noise ratio, peak 255"),
     "ssim": MetricInfo("ssim", "1", True, 0.002, "structural similarity (Wang et al. 2004)"),
     "wall_s": MetricInfo("wall_s", "s", False, float("inf"), "wall-clock time of the evaluation"),
+    "top1": MetricInfo("top1", "%", True, 0.5, "top-1 test accuracy of the final network"),
+    "error": MetricInfo("error", "%", False, 0.5, "top-1 test error of the final network (papers' tables)"),
+    "search_s": MetricInfo("search_s", "s", False, float("inf"), "wall-clock time of the architecture search"),
+    "search_gpu_days": MetricInfo("search_gpu_days", "GPU-days", False, float("inf"),
+                                  "search cost as the papers report it"),
 }
 
 

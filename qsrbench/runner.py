@@ -89,5 +89,6 @@ def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool
         summary.recorded.append(record)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items())
         label = f" [{job.variant}]" if job.variant else ""
-        log(f"{spec.name}{label}: {job.dataset} x{job.scale}: {shown} ({res.wall_s:.1f} s)")
+        where = f"{job.dataset} x{job.scale}" if job.scale else job.dataset
+        log(f"{spec.name}{label}: {where}: {shown} ({res.wall_s:.1f} s)")
     return summary

@@ -97,10 +97,11 @@ class MetricSpec(Strict):
 
 
 class Expected(Strict):
-    """A claimed result, e.g. a paper's table entry, for one data set and scale."""
+    """A claimed result, e.g. a paper's table entry, for one data set and scale (no scale for
+    classification/NAS specs)."""
 
     dataset: str
-    scale: int
+    scale: int | None = None
     metrics: dict[str, float] = Field(min_length=1)
     source: str = Field(min_length=1, description="where the number was published")
 
@@ -127,7 +128,7 @@ class SpecBase(Strict):
     model: ModelRef | None = None
     bits: Bits = Bits()
     datasets: list[str] = Field(min_length=1)
-    scales: list[Annotated[int, Field(ge=1, le=16)]] = Field(min_length=1)
+    scales: list[Annotated[int, Field(ge=1, le=16)]] = []  # SR methods require at least one
     protocol: Protocol = Protocol()
     metrics: dict[str, MetricSpec] = Field(default_factory=_default_metrics)
     expected: list[Expected] = []
@@ -262,7 +263,9 @@ def _semantic_problems(spec: SpecBase) -> list[str]:
     for i, exp in enumerate(spec.expected):
         if exp.dataset not in spec.datasets:
             problems.append(f"expected.{i}.dataset: {exp.dataset!r} is not among datasets {spec.datasets}")
-        if exp.scale not in spec.scales:
+        if exp.scale is None and spec.scales:
+            problems.append(f"expected.{i}.scale: required (one of {spec.scales})")
+        elif exp.scale is not None and exp.scale not in spec.scales:
             problems.append(f"expected.{i}.scale: {exp.scale} is not among scales {spec.scales}")
         for metric in exp.metrics:
             if metric not in spec.metrics:

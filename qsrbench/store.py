@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import field_validator, BaseModel, ConfigDict, ValidationError
 
 from .errors import StoreError
 
@@ -27,10 +27,18 @@ SCHEMA_VERSION = 1
 
 
 class MetricInfoRecord(BaseModel):
+    """A metric's unit, direction and tolerance as stored; an unbounded tolerance (inf, e.g.
+    timings) is written as JSON ``null`` and read back as inf."""
+
     model_config = ConfigDict(extra="forbid")
     unit: str
     direction: str
     tolerance: float
+
+    @field_validator("tolerance", mode="before")
+    @classmethod
+    def _unbounded(cls, v):
+        return float("inf") if v is None else v
 
 
 class Record(BaseModel):

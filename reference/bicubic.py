@@ -34,12 +34,13 @@ class Bicubic(SRMethod):
 
     @classmethod
     def check_spec(cls, spec):
+        problems = super().check_spec(spec)
         if spec.model is not None and spec.model.name != "bicubic":
-            return [("model.name", "the bicubic method evaluates the 'bicubic' model only; "
-                                   "use method 'fp' to evaluate another model")]
+            problems.append(("model.name", "the bicubic method evaluates the 'bicubic' model only; "
+                                           "use method 'fp' to evaluate another model"))
         if spec.bits.weight != 32 or spec.bits.activation != 32:
-            return [("bits", "bicubic has no weights or activations to quantize")]
-        return []
+            problems.append(("bits", "bicubic has no weights or activations to quantize"))
+        return problems
 
     def build(self, spec, scale, ctx, variant=None):
         return create_model("bicubic", scale, uint8_passes=spec.protocol.domain == "rgb")

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ..registry import register_dataset
 from .root import cache_dir
 
 __all__ = ["ClassificationSet", "load_cifar10", "augment", "normalize", "CIFAR_MEAN", "CIFAR_STD"]
@@ -199,6 +200,22 @@ def load_cifar10(root: Path, split: str = "train", verify: bool = True) -> Class
                           "ship", "truck"]
     return ClassificationSet("CIFAR-10", split, variant, torch.from_numpy(images),
                              torch.from_numpy(labels), classes, digest)
+
+
+class CIFAR10Dataset:
+    """Registry entry of CIFAR-10 (role "classification"): what NAS specs name in ``datasets``."""
+
+    name = "CIFAR-10"
+    role = "classification"
+    needs_root = True
+    description = ("Krizhevsky 2009: 50,000 train / 10,000 test, 10 classes (original batches, or "
+                   "the shipped JPEG q75 copy)")
+
+    def load(self, root: Path, split: str = "train", verify: bool = True) -> ClassificationSet:
+        return load_cifar10(root, split, verify)
+
+
+register_dataset(CIFAR10Dataset())
 
 
 def normalize(x_u8: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,173 @@
+"""NAS specs through the harness: spec checks (bad input), one job per seed, a black-box
+``qsrbench run`` + ``qsrbench leaderboard`` on a CIFAR-10 stand-in, and the NAS leaderboard's
+aggregation rules (mean ± std over seeds, search-time ratio to DARTS on the same tier and device)
+on hand-made records."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+from qsrbench.cli import main
+from qsrbench.errors import SpecError
+from qsrbench.leaderboard import build_leaderboards, expected_from_specs
+from qsrbench.registry import methods
+from qsrbench.spec import parse_spec
+from qsrbench.store import Record, ResultStore
+
+NAS = {
+    "name": "nas-t", "version": 1, "description": "test", "tier": "smoke", "leaderboard": "nas_cifar10",
+    "datasets": ["CIFAR-10"],
+    "method": {"name": "darts", "device": "cpu", "seeds": [0, 1],
+               "search": {"epochs": 1, "batch_size": 16, "images": 64, "channels": 4, "layers": 3},
+               "final": {"epochs": 1, "train_images": 64, "test_images": 20, "channels": 4, "layers": 3,
+                         "batch_size": 32, "cutout": 0, "drop_path": 0.0}},
+    "metrics": {"top1": {}, "error": {}, "search_s": {}},
+}
+
+
+def nas(**changes):
+    d = copy.deepcopy(NAS)
+    for dotted, value in changes.items():
+        *path, last = dotted.split("__")
+        node = d
+        for p in path:
+            node = node[p]
+        node[last] = value
+    return d
+
+
+def test_valid_nas_spec_has_one_job_per_seed():
+    spec = parse_spec(nas())
+    jobs = methods.get("darts")().jobs(spec)
+    assert [(j.dataset, j.scale, j.variant) for j in jobs] == [("CIFAR-10", None, "seed 0"),
+                                                               ("CIFAR-10", None, "seed 1")]
+
+
+@pytest.mark.parametrize("changes,match", [
+    ({"scales": [4]}, "scales: a NAS spec has no scales"),
+    ({"datasets": ["Set5"]}, "datasets.0: Set5 is not a classification set"),
+    ({"model": {"name": "imdn"}}, "model: a NAS spec searches its model"),
+    ({"method__final__test_images": 20_000}, "CIFAR-10 has 10,000 test images"),
+    ({"method__search__images": 16}, "cannot fill one batch"),
+    ({"method__name": "ddpnas"}, "at least 7 epochs"),
+    ({"method__seeds": []}, "method.seeds"),
+    ({"method__device": "tpu"}, "method.device"),
+    ({"method__search__width": 3}, "method.search.width"),
+    ({"metrics": {"psnr": {}}}, "NAS specs measure top1"),
+])
+def test_bad_nas_specs_name_the_field(changes, match):
+    with pytest.raises(SpecError, match=match):
+        parse_spec(nas(**changes), source="nas-t.toml")
+
+
+def test_sr_spec_rejects_classification_sets_and_needs_scales():
+    sr = {"name": "sr-t", "version": 1, "description": "t", "tier": "smoke", "leaderboard": "sr",
+          "datasets": ["CIFAR-10"], "scales": [4], "method": {"name": "bicubic"}}
+    with pytest.raises(SpecError, match="CIFAR-10 is a classification set"):
+        parse_spec(sr)
+    no_scales = {**sr, "datasets": ["Set5"]}
+    del no_scales["scales"]
+    with pytest.raises(SpecError, match="scales: method 'bicubic' evaluates SR at given scales"):
+        parse_spec(no_scales)
+
+
+def _cifar_stand_in(root, per_batch=20):
+    """The original ``cifar-10-batches-py`` layout with random pixels, ``per_batch`` images each."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": data, b"labels": [i % 10 for i in range(per_batch)]}, f)
+
+
+SMOKE_TOML = """
+name = "{method}-t"
+version = 1
+description = "stand-in run"
+tier = "smoke"
+leaderboard = "nas_cifar10"
+datasets = ["CIFAR-10"]
+
+[method]
+name = "{method}"
+device = "cpu"
+seeds = [0]
+search = {{ epochs = {epochs}, batch_size = 16, images = 64, channels = 4, layers = 3 }}
+final = {{ epochs = 1, train_images = 64, test_images = 20, channels = 4, layers = 3, batch_size = 32, cutout = 0, drop_path = 0.0 }}
+
+[metrics]
+top1 = {{}}
+error = {{}}
+search_s = {{}}
+"""
+
+
+def test_run_and_leaderboard_end_to_end(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("QSRBENCH_CACHE", str(tmp_path / "cache"))
+    _cifar_stand_in(tmp_path / "data")
+    spec_dir = tmp_path / "specs"
+    spec_dir.mkdir()
+    for method, epochs in (("darts", 1), ("mdenas", 2)):
+        (spec_dir / f"{method}-t.toml").write_text(SMOKE_TOML.format(method=method, epochs=epochs))
+    results, boards = tmp_path / "results", tmp_path / "boards"
+    for method in ("darts", "mdenas"):
+        assert main(["run", str(spec_dir / f"{method}-t.toml"), "--results", str(results),
+                     "--data-root", str(tmp_path / "data")]) == 0
+    recs = ResultStore(results).records("mdenas-t")
+    (r,) = recs
+    assert r.scale is None and r.variant == "seed 0" and set(r.metrics) == {"top1", "error", "search_s"}
+    assert r.extra["data_variant"] == "original" and r.extra["forward_passes"] > 0
+    assert r.metric_info["search_s"].tolerance == float("inf")  # stored as null, read back as inf
+    assert main(["leaderboard", "--results", str(results), "--out", str(boards),
+                 "--specs", str(spec_dir)]) == 0
+    page = (boards / "nas_cifar10.md").read_text()
+    darts_row = next(line for line in page.splitlines() if line.startswith("| darts "))
+    assert "| 1.000 " in darts_row  # DARTS against itself
+    assert "CIFAR-10 (original binary release)" in page
+    capsys.readouterr()
+
+
+def rec(method, acc, search_s, *, spec=None, tier="small", device="cpu", seed=0):
+    return Record(spec=spec or f"{method}-{tier}", spec_version=1, spec_hash="h", spec_file="f.toml",
+                  leaderboard="nas_cifar10", tier=tier, method=method, model=None,
+                  bits={"weight": 32, "activation": 32}, dataset="CIFAR-10", scale=None,
+                  variant=f"seed {seed}", metrics={"top1": acc, "error": 100 - acc, "search_s": search_s},
+                  metric_info={"top1": {"unit": "%", "direction": "higher", "tolerance": 0.5},
+                               "error": {"unit": "%", "direction": "lower", "tolerance": 0.5},
+                               "search_s": {"unit": "s", "direction": "lower", "tolerance": None}},
+                  params=1000, macs=2_000_000, wall_s=1.0, env={"device": device, "torch": "x"},
+                  timestamp="2026-01-01T00:00:00",
+                  extra={"device": device, "data_variant": "jpeg75", "forward_passes": 4,
+                         "backward_passes": 2})
+
+
+def test_nas_board_aggregates_seeds_and_ratios():
+    records = [rec("darts", 90.0, 100.0, seed=0), rec("darts", 92.0, 300.0, seed=1),
+               rec("mdenas", 88.0, 50.0), rec("mdenas", 85.0, 20.0, spec="mdenas-gpu", device="H100")]
+    page = build_leaderboards(records)["nas_cifar10.md"]
+    rows = {line.split("|")[3].strip(): line for line in page.splitlines() if line.startswith("| ")}
+    assert "| 91.00 ± 1.41 " in rows["darts-small v1"] and "| 200.0 " in rows["darts-small v1"]
+    assert "| 0.250 " in rows["mdenas-small v1"]  # 50 s / mean(100, 300) s on the same device
+    assert "| — " in rows["mdenas-gpu v1"].split("| H100")[0]  # no DARTS run on that device
+    assert "CIFAR-10 JPEG q75 copy (lossy" in page
+
+
+def test_nas_board_lists_published_claims():
+    specs = [parse_spec(nas(name="darts-f", tier="full", expected=[{
+                 "dataset": "CIFAR-10", "metrics": {"error": 3.0}, "source": "DARTS"}],
+                 metrics={"top1": {}, "error": {}, "search_s": {}, "search_gpu_days": {}})),
+             parse_spec(nas(name="pc-f", tier="full", method__name="pc-darts", expected=[{
+                 "dataset": "CIFAR-10", "metrics": {"error": 2.57, "search_gpu_days": 0.1},
+                 "source": "PC-DARTS"}],
+                 metrics={"top1": {}, "error": {}, "search_s": {}, "search_gpu_days": {}}))]
+    specs[0].expected[0].metrics["search_gpu_days"] = 1.5
+    page = build_leaderboards([rec("darts", 90.0, 100.0)], expected_from_specs(specs))["nas_cifar10.md"]
+    claims = page.split("## Published claims")[1]
+    pc = next(line for line in claims.splitlines() if line.startswith("| pc-darts "))
+    assert "| 2.57 " in pc and "| 0.067 " in pc  # 0.1 / 1.5 GPU-days
