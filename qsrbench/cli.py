@@ -4,13 +4,15 @@
     qsrbench schema                           JSON schema of a spec file
     qsrbench validate [SPEC ...]              check specs (default: all of suites/specs) without running
     qsrbench run SPEC ...                     run specs, append results to the store
+    qsrbench sweep SPEC ... [--backend B]     the same jobs in parallel (process pool or Dask)
     qsrbench leaderboard                      regenerate leaderboards/*.md from the store
     qsrbench compare BASE HEAD                quality regression gate between two stores
     qsrbench data check [SET ...]             verify a data root against its manifest
     qsrbench bitops SPEC [--lr-size HxW]      per-layer MACs and BitOps of a spec's model
     qsrbench env                              print the environment fingerprint
 
-Errors are one clear message on stderr and exit code 2; a failed comparison exits 1.
+Errors are one clear message on stderr and exit code 2; a failed comparison or a
+failed sweep job exits 1.
 """
 
 from __future__ import annotations
@@ -125,6 +127,39 @@ def cmd_run(args) -> int:
     return 2 if unavailable and not args.skip_missing else 0
 
 
+def cmd_sweep(args) -> int:
+    from .data.root import resolve_data_root
+    from .methods import RunContext
+    from .store import ResultStore
+    from .sweep import make_executor, run_sweep
+
+    specs, errors = _load_specs(args.specs)
+    if errors:
+        raise errors[0]
+    if args.tier:
+        specs = [s for s in specs if s.tier in args.tier]
+    if args.workers is not None and args.workers < 1:
+        raise QsrbenchError(f"--workers must be at least 1, got {args.workers}")
+    store = ResultStore(_results_dir(args.results))
+    store.check_writable()
+    ctx = RunContext(data_root=resolve_data_root(args.data_root), data_root_arg=args.data_root,
+                     device=args.device, verify=not args.no_verify)
+    log = (lambda _: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    executor = make_executor(args.backend, args.workers, args.dask_address)
+    try:
+        summary = run_sweep(specs, store, ctx, executor, force=args.force, log=log,
+                            progress=not args.quiet and sys.stderr.isatty())
+    finally:
+        executor.close()
+    print(f"sweep ({executor.name}): {len(summary.recorded)} recorded, {summary.skipped} already in "
+          f"{store.root}, {len(summary.unavailable)} without data, {len(summary.failed)} failed")
+    for out in summary.failed:
+        print(f"  failed: {out.task.label}: {out.error.splitlines()[-1]}")
+    if summary.failed:
+        return 1
+    return 2 if summary.unavailable and not args.skip_missing else 0
+
+
 def cmd_leaderboard(args) -> int:
     from .leaderboard import build_leaderboards, expected_from_specs, write_leaderboards
     from .store import load_records
@@ -216,6 +251,20 @@ def cmd_env(args) -> int:
     return 0
 
 
+def _run_arguments(s) -> None:
+    s.add_argument("specs", nargs="+", help="spec files or folders")
+    s.add_argument("--data-root", help="data root (default: $QSRBENCH_DATA, else a user cache dir)")
+    s.add_argument("--results", help="results store folder (default: $QSRBENCH_RESULTS or ./results)")
+    s.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    s.add_argument("--tier", action="append", choices=["smoke", "small", "full"],
+                   help="only run specs of this tier (repeatable)")
+    s.add_argument("--force", action="store_true", help="redo jobs already in the store")
+    s.add_argument("--skip-missing", action="store_true",
+                   help="skip data sets that are not under the data root instead of failing")
+    s.add_argument("--no-verify", action="store_true", help="do not verify checksums")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qsrbench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -233,18 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("run", help="run specs and record results")
-    s.add_argument("specs", nargs="+", help="spec files or folders")
-    s.add_argument("--data-root", help="data root (default: $QSRBENCH_DATA, else a user cache dir)")
-    s.add_argument("--results", help="results store folder (default: $QSRBENCH_RESULTS or ./results)")
-    s.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
-    s.add_argument("--tier", action="append", choices=["smoke", "small", "full"],
-                   help="only run specs of this tier (repeatable)")
-    s.add_argument("--force", action="store_true", help="redo jobs already in the store")
-    s.add_argument("--skip-missing", action="store_true",
-                   help="skip data sets that are not under the data root instead of failing")
-    s.add_argument("--no-verify", action="store_true", help="do not verify checksums")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _run_arguments(s)
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("sweep", help="run the jobs of many specs in parallel (process pool or Dask)")
+    _run_arguments(s)
+    s.add_argument("--backend", choices=["serial", "process", "dask"], default="process",
+                   help="executor: serial, process (local pool, default) or dask")
+    s.add_argument("--workers", type=int, help="worker processes (default: min(4, cores))")
+    s.add_argument("--dask-address", help="scheduler of an existing Dask cluster (default: a local "
+                   "cluster on 127.0.0.1)")
+    s.set_defaults(func=cmd_sweep)
 
     s = sub.add_parser("leaderboard", help="regenerate leaderboards/*.md from the store")
     s.add_argument("--results", help="results store folder (default: ./results)")

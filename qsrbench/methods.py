@@ -27,7 +27,7 @@ class Job:
     """One unit of work, and one result record: a (dataset, scale) pair for SR."""
 
     dataset: str
-    scale: int
+    scale: int | None  # None for tasks without a scale (NAS)
     model: str | None = None
     variant: str | None = None  # a configuration of the method within the spec
 

@@ -136,7 +136,8 @@ def _qualname(obj: object) -> str:
 methods: Registry = Registry("method", "qsrbench.methods")
 _ZOO = ("bicubic", "imdn", "rfdn", "pan", "carn", "latticenet", "smsr", "edsr", "rdn")
 models: Registry = Registry("model", "qsrbench.models", tuple(f"qsrbench.models.{m}" for m in _ZOO))
-datasets: Registry = Registry("dataset", "qsrbench.datasets", ("qsrbench.data.sr", "qsrbench.data.cifar"))
+datasets: Registry = Registry("dataset", "qsrbench.datasets", ("qsrbench.data.sr", "qsrbench.data.cifar",
+                                                                "qsrbench.data.imagefolder"))
 
 register_method = methods.register
 register_model = models.register

@@ -13,12 +13,12 @@ from typing import Callable
 
 from .env import fingerprint
 from .errors import DataError, SpecError
-from .methods import RunContext
+from .methods import Job, JobResult, RunContext
 from .registry import methods
 from .spec import SpecBase, spec_hash
 from .store import Record, ResultStore, record_key
 
-__all__ = ["RunSummary", "run_spec"]
+__all__ = ["RunSummary", "run_spec", "check_store", "job_key", "make_record", "describe"]
 
 
 @dataclass
@@ -36,11 +36,9 @@ def _expected_for(spec: SpecBase, dataset: str, scale: int | None) -> dict | Non
     return None
 
 
-def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool = False,
-             skip_missing: bool = False, log: Callable[[str], None] = lambda _: None) -> RunSummary:
-    """Run every unfinished job of ``spec`` and append one record per job to ``store``."""
-    store.check_writable()
-    method = methods.get(spec.method.name)()
+def check_store(spec: SpecBase, store: ResultStore) -> set[tuple]:
+    """Keys of ``spec``'s finished jobs in ``store``; refuses records of the same version made
+    under another protocol (spec hash)."""
     digest = spec_hash(spec)
     same_version = [r for r in store.records(spec.name) if r.spec_version == spec.version]
     other = sorted({r.spec_hash for r in same_version} - {digest})
@@ -49,16 +47,51 @@ def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool
             f"version: the store {store.file_for(spec.name)} holds results of {spec.name} "
             f"v{spec.version} made under another protocol (spec hash {', '.join(other)}; now "
             f"{digest}). Bump 'version' when a change affects results"])
-    done = {r.key() for r in same_version}
-    bits = spec.bits.model_dump()
-    metric_info = {m: dict(zip(("unit", "direction", "tolerance"), spec.metric(m)))
-                   for m in spec.metrics}
+    return {r.key() for r in same_version}
+
+
+def job_key(spec: SpecBase, job: Job) -> tuple:
+    return record_key(spec.name, spec.version, job.model, spec.bits.model_dump(), job.dataset,
+                      job.scale, spec.seed, job.variant)
+
+
+def make_record(spec: SpecBase, job: Job, res: JobResult, env: dict) -> Record:
+    """The store record of one finished job, stamped with the spec and the environment."""
+    return Record(
+        spec=spec.name, spec_version=spec.version, spec_hash=spec_hash(spec), spec_file=spec.source,
+        leaderboard=spec.leaderboard, tier=spec.tier, method=spec.method.name,
+        model=job.model, bits=spec.bits.model_dump(), dataset=job.dataset, scale=job.scale,
+        seed=spec.seed, variant=job.variant,
+        protocol=spec.protocol.model_dump(mode="json"),
+        metrics={k: v for k, v in res.metrics.items() if k in spec.metrics},
+        metric_info={m: dict(zip(("unit", "direction", "tolerance"), spec.metric(m)))
+                     for m in spec.metrics},
+        expected=_expected_for(spec, job.dataset, job.scale),
+        per_image=res.per_image, params=res.params, macs=res.macs, bitops=res.bitops,
+        wall_s=res.wall_s, forward_s=res.forward_s, data_digest=res.data_digest, env=env,
+        timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds"),
+        extra=res.extra)
+
+
+def describe(record: Record) -> str:
+    """One log line for a recorded job."""
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items())
+    label = f" [{record.variant}]" if record.variant else ""
+    where = f"{record.dataset} x{record.scale}" if record.scale else record.dataset
+    return f"{record.spec}{label}: {where}: {shown} ({record.wall_s:.1f} s)"
+
+
+def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool = False,
+             skip_missing: bool = False, log: Callable[[str], None] = lambda _: None) -> RunSummary:
+    """Run every unfinished job of ``spec`` and append one record per job to ``store``."""
+    store.check_writable()
+    method = methods.get(spec.method.name)()
+    done = check_store(spec, store)
     env = fingerprint(ctx.device)
     summary = RunSummary(spec)
     missing_sets: dict[str, str] = {}
     for job in method.jobs(spec):
-        key = record_key(spec.name, spec.version, job.model, bits, job.dataset, job.scale, spec.seed,
-                         job.variant)
+        key = job_key(spec, job)
         if key in done and not force:
             summary.skipped.append(key)
             continue
@@ -73,22 +106,8 @@ def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool
             summary.unavailable.append((job.dataset, str(exc)))
             log(f"skipped {job.dataset}: {exc}")
             continue
-        record = Record(
-            spec=spec.name, spec_version=spec.version, spec_hash=digest, spec_file=spec.source,
-            leaderboard=spec.leaderboard, tier=spec.tier, method=spec.method.name,
-            model=job.model, bits=bits, dataset=job.dataset, scale=job.scale, seed=spec.seed,
-            variant=job.variant,
-            protocol=spec.protocol.model_dump(mode="json"),
-            metrics={k: v for k, v in res.metrics.items() if k in spec.metrics},
-            metric_info=metric_info, expected=_expected_for(spec, job.dataset, job.scale),
-            per_image=res.per_image, params=res.params, macs=res.macs, bitops=res.bitops,
-            wall_s=res.wall_s, forward_s=res.forward_s, data_digest=res.data_digest, env=env,
-            timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds"),
-            extra=res.extra)
+        record = make_record(spec, job, res, env)
         store.append(record)
         summary.recorded.append(record)
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items())
-        label = f" [{job.variant}]" if job.variant else ""
-        where = f"{job.dataset} x{job.scale}" if job.scale else job.dataset
-        log(f"{spec.name}{label}: {where}: {shown} ({res.wall_s:.1f} s)")
+        log(describe(record))
     return summary

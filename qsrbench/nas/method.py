@@ -4,8 +4,8 @@ training → one record per seed (task ``"nas"``).
 A NAS spec names ``datasets = ["CIFAR-10"]`` and no scales; ``[method]`` holds the search
 budget (:class:`SearchParams`), the final training (:class:`FinalParams`), the seeds and the
 device. Each seed is a job (record variant ``"seed N"``) with metrics ``top1`` (test accuracy
-of the final network, %) and ``search_s`` (search wall-clock seconds), plus params, MACs of a
-32x32 input, and in ``extra`` the genotype, device name, epochs, supernet forward/backward
+of the final network, %) and ``search_s`` (search wall-clock seconds), plus params, MACs of one
+training-size input (32x32 on CIFAR-10), and in ``extra`` the genotype, device name, epochs, supernet forward/backward
 passes, data variant (original or JPEG copy) and sizes.
 """
 
@@ -86,17 +86,18 @@ class NASMethod(Method):
             except QsrbenchError:
                 continue
             if role != "classification":
-                problems.append((f"datasets.{i}", f"{d} is not a classification set (NAS searches on CIFAR-10)"))
+                problems.append((f"datasets.{i}", f"{d} is not a classification set (NAS searches on CIFAR-10 or ImageNet)"))
         if spec.scales:
             problems.append(("scales", "a NAS spec has no scales"))
         if spec.model is not None:
             problems.append(("model", "a NAS spec searches its model; remove [model]"))
         if set(spec.metrics) - {"top1", "error", "search_s", "search_gpu_days"}:
             problems.append(("metrics", "NAS specs measure top1, error, search_s, search_gpu_days"))
-        if spec.method.final.test_images > 10_000:
-            problems.append(("method.final.test_images", "CIFAR-10 has 10,000 test images"))
-        if spec.method.search.images > 50_000 or spec.method.final.train_images > 50_000:
-            problems.append(("method.search.images", "CIFAR-10 has 50,000 training images"))
+        if "CIFAR-10" in spec.datasets:
+            if spec.method.final.test_images > 10_000:
+                problems.append(("method.final.test_images", "CIFAR-10 has 10,000 test images"))
+            if spec.method.search.images > 50_000 or spec.method.final.train_images > 50_000:
+                problems.append(("method.search.images", "CIFAR-10 has 50,000 training images"))
         try:
             cls.budget(spec, 0).check(cls.search_method)
         except QsrbenchError as exc:
@@ -130,7 +131,7 @@ class NASMethod(Method):
                              channels=f.channels, layers=f.layers, batch_size=f.batch_size, lr=f.lr,
                              cutout=f.cutout, drop_path=f.drop_path, seed=seed, device=device)
         net = GenotypeNetwork(result.genotype, f.channels, f.layers, len(train.classes))
-        macs = sum(c.macs for c in layer_costs(net, (1, 3, 32, 32)))
+        macs = sum(c.macs for c in layer_costs(net, (1, *train.images.shape[1:])))
         metrics = {"top1": out["test_acc"], "error": 100.0 - out["test_acc"], "search_s": result.wall_s}
         if torch.device(device).type == "cuda":  # the papers' unit; only meaningful on a GPU
             metrics["search_gpu_days"] = result.wall_s / 86400.0
