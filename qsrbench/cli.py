@@ -91,10 +91,10 @@ def cmd_validate(args) -> int:
     return 2 if errors else 0
 
 
-def cmd_run(args) -> int:
+def _prepare_run(args):
+    """Specs (tier-filtered), a writable store, the run context and the logger of run/sweep."""
     from .data.root import resolve_data_root
     from .methods import RunContext
-    from .runner import run_spec
     from .store import ResultStore
 
     specs, errors = _load_specs(args.specs)
@@ -108,6 +108,13 @@ def cmd_run(args) -> int:
                      device=args.device, progress=not args.quiet and sys.stderr.isatty(),
                      verify=not args.no_verify)
     log = (lambda _: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    return specs, store, ctx, log
+
+
+def cmd_run(args) -> int:
+    from .runner import run_spec
+
+    specs, store, ctx, log = _prepare_run(args)
     unavailable = 0
     for spec in specs:
         summary = run_spec(spec, store, ctx, force=args.force, skip_missing=args.skip_missing,
@@ -128,27 +135,15 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .data.root import resolve_data_root
-    from .methods import RunContext
-    from .store import ResultStore
     from .sweep import make_executor, run_sweep
 
-    specs, errors = _load_specs(args.specs)
-    if errors:
-        raise errors[0]
-    if args.tier:
-        specs = [s for s in specs if s.tier in args.tier]
     if args.workers is not None and args.workers < 1:
         raise QsrbenchError(f"--workers must be at least 1, got {args.workers}")
-    store = ResultStore(_results_dir(args.results))
-    store.check_writable()
-    ctx = RunContext(data_root=resolve_data_root(args.data_root), data_root_arg=args.data_root,
-                     device=args.device, verify=not args.no_verify)
-    log = (lambda _: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    specs, store, ctx, log = _prepare_run(args)
     executor = make_executor(args.backend, args.workers, args.dask_address)
     try:
         summary = run_sweep(specs, store, ctx, executor, force=args.force, log=log,
-                            progress=not args.quiet and sys.stderr.isatty())
+                            progress=ctx.progress)
     finally:
         executor.close()
     print(f"sweep ({executor.name}): {len(summary.recorded)} recorded, {summary.skipped} already in "

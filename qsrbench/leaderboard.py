@@ -147,13 +147,18 @@ def _board(group: str, records: list[Record], claims: dict | None,
                   tabulate(claimed, headers=["Spec", "Dataset", "Scale", "Metric", "Claimed",
                                              "Reproduced", "Δ", "Tolerance", "Status", "Source"],
                            tablefmt="github", disable_numparse=True), ""]
-    envs = sorted({(r.spec, r.spec_version, r.env.get("device", "?"), r.env.get("torch", "?"),
-                    str((r.env.get("git") or {}).get("commit", "?"))[:10]) for r in records})
-    lines += ["## Environments", "",
-              tabulate([list(e[:1]) + [f"v{e[1]}"] + list(e[2:]) for e in envs],
-                       headers=["Spec", "Version", "Device", "torch", "Commit"], tablefmt="github",
-                       disable_numparse=True), ""]
+    lines += environments(records)
     return "\n".join(lines)
+
+
+def environments(records: list[Record], device=lambda r: r.env.get("device", "?")) -> list[str]:
+    """The "Environments" section: spec, version, device, torch and commit of the records."""
+    envs = sorted({(r.spec, r.spec_version, device(r), r.env.get("torch", "?"),
+                    str((r.env.get("git") or {}).get("commit", "?"))[:10]) for r in records})
+    return ["## Environments", "",
+            tabulate([list(e[:1]) + [f"v{e[1]}"] + list(e[2:]) for e in envs],
+                     headers=["Spec", "Version", "Device", "torch", "Commit"], tablefmt="github",
+                     disable_numparse=True), ""]
 
 
 def current_groups(records: list[Record]) -> dict[str, list[Record]]:

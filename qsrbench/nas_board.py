@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
+from .leaderboard import environments
 from .store import Record
 
 __all__ = ["is_nas_group", "nas_board"]
@@ -94,10 +95,5 @@ def nas_board(group: str, records: list[Record], claims: dict | None) -> str:
                   tabulate(ptable, headers=["Method", "Spec", "Dataset", "Error % ↓", "GPU-days ↓",
                                             "× DARTS", "Source"], tablefmt="github",
                            disable_numparse=True), ""]
-    envs = sorted({(r.spec, r.spec_version, r.extra.get("device", "?"), r.env.get("torch", "?"),
-                    str((r.env.get("git") or {}).get("commit", "?"))[:10]) for r in records})
-    lines += ["## Environments", "",
-              tabulate([list(e[:1]) + [f"v{e[1]}"] + list(e[2:]) for e in envs],
-                       headers=["Spec", "Version", "Device", "torch", "Commit"], tablefmt="github",
-                       disable_numparse=True), ""]
+    lines += environments(records, lambda r: r.extra.get("device", r.env.get("device", "?")))
     return "\n".join(lines)

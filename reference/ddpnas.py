@@ -9,7 +9,6 @@ removed until one architecture remains (:mod:`qsrbench.nas.distributions`). Pape
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -29,7 +28,4 @@ class DDPNAS(NASMethod):
     Params = DDPNASParams
     search_method = "ddpnas"
     citation = "Zheng et al., DDPNAS, arXiv 1905.13543 (2019)"
-
-    @classmethod
-    def budget(cls, spec, seed):
-        return replace(super().budget(spec, seed), prune_every=spec.method.prune_every)
+    budget_fields = {"prune_every": "prune_every"}

@@ -10,7 +10,6 @@ table lists 2.55% with 3.61M params.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -30,7 +29,4 @@ class MDENAS(NASMethod):
     Params = MDENASParams
     search_method = "mdenas"
     citation = "Zheng et al., MDENAS, ICCV 2019 (arXiv 1905.07529)"
-
-    @classmethod
-    def budget(cls, spec, seed):
-        return replace(super().budget(spec, seed), mdenas_lr=spec.method.distribution_lr)
+    budget_fields = {"distribution_lr": "mdenas_lr"}

@@ -8,7 +8,6 @@ frozen during a warm-up. Paper (CIFAR-10): 2.57 ± 0.07% test error, 3.6M params
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -29,8 +28,4 @@ class PCDARTS(NASMethod):
     Params = PCDARTSParams
     search_method = "pc-darts"
     citation = "Xu et al., PC-DARTS, ICLR 2020 (arXiv 1907.05737)"
-
-    @classmethod
-    def budget(cls, spec, seed):
-        return replace(super().budget(spec, seed), partial_k=spec.method.partial_k,
-                       warmup_epochs=spec.method.warmup_epochs)
+    budget_fields = {"partial_k": "partial_k", "warmup_epochs": "warmup_epochs"}

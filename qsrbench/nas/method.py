@@ -68,11 +68,12 @@ def resolve_device(choice: str) -> str:
 
 class NASMethod(Method):
     """A registered search method; subclasses set ``name``, ``Params``, ``citation``,
-    ``search_method`` and may extend :meth:`budget`."""
+    ``search_method`` and ``budget_fields`` (which of their parameters go into the search)."""
 
     task = "nas"
     requires_model = False
     search_method: ClassVar[str]
+    budget_fields: ClassVar[dict[str, str]] = {}  # the method's own parameter → SearchBudget field
 
     def __init__(self) -> None:
         self._data: dict = {}
@@ -107,8 +108,10 @@ class NASMethod(Method):
     @classmethod
     def budget(cls, spec: SpecBase, seed: int) -> SearchBudget:
         s = spec.method.search
+        own = {field: getattr(spec.method, param) for param, field in cls.budget_fields.items()}
         return SearchBudget(epochs=s.epochs, batch_size=s.batch_size, images=s.images,
-                            channels=s.channels, layers=s.layers, lr=s.lr, arch_lr=s.arch_lr, seed=seed)
+                            channels=s.channels, layers=s.layers, lr=s.lr, arch_lr=s.arch_lr,
+                            seed=seed, **own)
 
     def jobs(self, spec: SpecBase) -> list[Job]:
         return [Job(d, None, None, f"seed {s}") for d in spec.datasets for s in spec.method.seeds]
