@@ -73,6 +73,10 @@ def nas_board(group: str, records: list[Record], claims: dict | None) -> str:
              "to the DARTS search of the same tier on the same device. Passes: supernet forward/backward "
              "calls. Images: search / final-training / test images.", ""]
     lines += [f"Data: {VARIANTS.get(v, v)}." for v in variants] + [""]
+    if all(r.extra.get("device_type", "cpu") == "cpu" for r in records):
+        lines += ["All rows ran on a CPU: the `small` tier here is CPU-sized (a proxy search and a "
+                  "short final training, so accuracies are far below the papers'); the GPU small tier "
+                  "(`*-small-gpu` specs) is ready for a CUDA device and not yet recorded.", ""]
     lines += [tabulate(table, headers=["Method", "Tier", "Spec", "Top-1 % ↑", "Seeds", "Params", "MACs",
                                        "Search s ↓", "× DARTS", "Passes", "Device", "Data", "Images"],
                        tablefmt="github", disable_numparse=True), ""]

@@ -143,7 +143,8 @@ def rec(method, acc, search_s, *, spec=None, tier="small", device="cpu", seed=0)
                                "search_s": {"unit": "s", "direction": "lower", "tolerance": None}},
                   params=1000, macs=2_000_000, wall_s=1.0, env={"device": device, "torch": "x"},
                   timestamp="2026-01-01T00:00:00",
-                  extra={"device": device, "data_variant": "jpeg75", "forward_passes": 4,
+                  extra={"device": device, "device_type": "cpu" if device == "cpu" else "cuda",
+                         "data_variant": "jpeg75", "forward_passes": 4,
                          "backward_passes": 2})
 
 
@@ -156,6 +157,8 @@ def test_nas_board_aggregates_seeds_and_ratios():
     assert "| 0.250 " in rows["mdenas-small v1"]  # 50 s / mean(100, 300) s on the same device
     assert "| — " in rows["mdenas-gpu v1"].split("| H100")[0]  # no DARTS run on that device
     assert "CIFAR-10 JPEG q75 copy (lossy" in page
+    assert "All rows ran on a CPU" not in page  # one row ran on a GPU
+    assert "All rows ran on a CPU" in build_leaderboards(records[:3])["nas_cifar10.md"]
 
 
 def test_nas_board_lists_published_claims():
