@@ -26,7 +26,7 @@ from qsrbench.methods import SRMethod
 from qsrbench.models import RangeAdapter, create_model
 from qsrbench.quant.config import QuantConfig, TensorQuant
 from qsrbench.quant.convert import quantize_model
-from qsrbench.quant.modules import UniformQuantizer, make_quantizer
+from qsrbench.quant.modules import calibrate, make_quantizer
 from qsrbench.registry import datasets, models, register_method
 from qsrbench.spec import MethodParams
 
@@ -99,16 +99,5 @@ class PTQ(SRMethod):
         info = models.get(spec.model.name)
         qnet, _ = quantize_model(pretrained(spec, scale, ctx), self._config(spec, variant), make_quantizer)
         _, calibration = variant.split(", ")
-        acts = [m for m in qnet.modules() if isinstance(m, UniformQuantizer) and not m.observe_on_call]
-        for m in qnet.modules():
-            if isinstance(m, UniformQuantizer):
-                m.calibration = calibration
         model = RangeAdapter(qnet, info.input_range).eval()
-        for q in acts:
-            q.observing = True
-        with torch.no_grad():
-            for batch in self._calibration_batches(spec, scale, ctx):
-                model(batch)
-        for q in acts:
-            q.freeze()
-        return model
+        return calibrate(model, self._calibration_batches(spec, scale, ctx), calibration)

@@ -21,7 +21,7 @@ from .learned import dorefa_weight, lsq_init_step, lsq_quant, pact, pams_quant
 from .uniform import QParams, check_bits, fake_quant, qparams_from_range
 
 __all__ = ["UniformQuantizer", "LSQQuantizer", "PACTQuantizer", "PAMSQuantizer", "DoReFaWeight",
-           "Binarizer", "QuantNoise", "QUANTIZERS", "get_quantizer", "make_quantizer"]
+           "Binarizer", "QuantNoise", "QUANTIZERS", "get_quantizer", "make_quantizer", "calibrate"]
 
 
 class UniformQuantizer(nn.Module):
@@ -168,3 +168,20 @@ def get_quantizer(name: str):
 def make_quantizer(tq: TensorQuant, role: str) -> nn.Module:
     """The converter's factory: a quantizer module for ``tq`` in ``role`` (weight/activation)."""
     return get_quantizer(tq.quantizer)(tq, role)
+
+
+@torch.no_grad()
+def calibrate(model: nn.Module, batches, calibration: str = "minmax") -> nn.Module:
+    """PTQ range calibration: every :class:`UniformQuantizer` of ``model`` uses ``calibration``;
+    the activation quantizers observe ``model`` run on each batch, then fix their ranges."""
+    acts = [m for m in model.modules() if isinstance(m, UniformQuantizer) and not m.observe_on_call]
+    for m in model.modules():
+        if isinstance(m, UniformQuantizer):
+            m.calibration = calibration
+    for q in acts:
+        q.observing = True
+    for batch in batches:
+        model(batch)
+    for q in acts:
+        q.freeze()
+    return model
