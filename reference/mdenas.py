@@ -3,9 +3,9 @@
 Zheng, Ji, Tang, Wang, Zhang, Zhang and Tian, "Multinomial Distribution Learning for Effective
 Neural Architecture Search", ICCV 2019 (arXiv 1905.07529). One operation per edge sampled from
 per-edge multinomial distributions, trained one path at a time; the distributions follow the
-epoch/accuracy ranking rule of :mod:`qsrbench.nas.distributions`. Paper (CIFAR-10): the arXiv
-abstract states 2.4% test error in 4 GPU-hours (what ``mdenas-full`` claims); a later version's
-table lists 2.55% with 3.61M params.
+epoch/accuracy ranking rule of :mod:`qsrbench.nas.distributions`. Paper (CIFAR-10): the ICCV
+version states 2.55% test error in 4 GPU-hours on a GTX 1080 Ti (what ``mdenas-full`` claims);
+arXiv v1 stated 2.4%.
 """
 
 from __future__ import annotations
