@@ -42,6 +42,18 @@ def _isolated_cache(tmp_path_factory):
         os.environ[ENV_CACHE] = old
 
 
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """A test that changes torch's thread count must not change it for the tests after it: the
+    golden-record checks compare fake-quant results, whose float rounding depends on it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def data_root(request) -> Path:
     """The data root (``$QSRBENCH_DATA``); skips/fails when it has no manifest.json."""

@@ -3,7 +3,9 @@
 * ``test_sr_eval[<spec>-<set>-x<s>]`` times one whole evaluation (data prepared, model forward,
   rounding, metrics; the model is built and calibrated before timing) with pytest-benchmark, then asserts every ``expected`` value of the spec
   within the metric's tolerance, and that the result has not regressed against the committed
-  record in ``results/`` (same spec version) by :mod:`qsrbench.compare`'s rule.
+  record in ``results/`` (same spec version) by :mod:`qsrbench.compare`'s rule. The case runs
+  with the torch thread count stamped on that record: the float summation order of a conv
+  depends on it, and at 4 bits a rounding flip moves PSNR by a few hundredths of a dB.
 * ``test_sr_forward[<spec>-x<s>]`` times the model forward alone on a fixed 64x64 LR crop of the
   scikit-image astronaut image, many rounds: the number to gate with
   ``--benchmark-compare-fail=median:25%``.
@@ -80,6 +82,9 @@ def test_sr_eval(benchmark, request, spec, job):
     _check_tier(request.config, spec)
     name, scale = job.dataset, job.scale
     ctx = RunContext(data_root=_data_root_for(request.config, name))
+    golden = _golden(spec, job)
+    threads = (golden.env.get("threads") if golden is not None else None) or torch.get_num_threads()
+    torch.set_num_threads(threads)  # as recorded: low-bit fake-quant results move with it (reset after)
     method = _method(spec)
     method.model_for(spec, scale, ctx, job.variant)  # build/calibrate outside the timed region
     res = benchmark.pedantic(method.run_job, args=(spec, job, ctx), rounds=1, iterations=1)
@@ -98,7 +103,6 @@ def test_sr_eval(benchmark, request, spec, job):
                                 f"({exp.source}), |Δ| {abs(got - claimed):.4f} > {tol}")
     assert not failures, "; ".join(failures)
 
-    golden = _golden(spec, job)
     if golden is not None:
         assert golden.spec_hash == spec_hash(spec), (
             f"results/{spec.name}.jsonl holds v{spec.version} records of another protocol; "

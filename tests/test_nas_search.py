@@ -23,7 +23,6 @@ def tiny():
 
 @pytest.mark.parametrize("method,epochs", [("darts", 1), ("pc-darts", 1), ("mdenas", 2), ("ddpnas", 7)])
 def test_search_smoke(tiny, method, epochs):
-    torch.set_num_threads(1)
     budget = SearchBudget(epochs=epochs, batch_size=16, images=64, channels=4, layers=3)
     r = search(method, tiny, budget)
     assert isinstance(r.genotype, Genotype) and r.epochs == epochs and r.wall_s > 0
