@@ -31,7 +31,8 @@ def _dataset_rank(name: str) -> tuple[int, str]:
     return (DATASET_ORDER.index(name) if name in DATASET_ORDER else len(DATASET_ORDER), name)
 
 
-def _human(n: int | None, unit: str = "") -> str:
+def human(n: int | None, unit: str = "") -> str:
+    """A count with a K/M/G/T suffix (two decimals); "—" for unknown."""
     if n is None:
         return "—"
     for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
@@ -115,7 +116,7 @@ def _board(group: str, records: list[Record], claims: dict | None,
                           _protocol(r.protocol),
                           f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else "—",
                           f"{r.metrics['ssim']:.4f}" if "ssim" in r.metrics else "—",
-                          _human(r.params), _human(r.bitops)])
+                          human(r.params), human(r.bitops)])
             if delta_fp:
                 ref = (fp or {}).get((r.model, r.scale, r.dataset, _protocol_key(r.protocol)))
                 ok = ref is not None and "psnr" in r.metrics

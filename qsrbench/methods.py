@@ -15,11 +15,12 @@ from torch import nn
 
 from .data.root import data_root_origin
 from .data.sr import LoadedSet
+from .errors import QsrbenchError
 from .evaluate import evaluate_sr
 from .registry import datasets
 from .spec import MethodParams, SpecBase
 
-__all__ = ["Job", "JobResult", "RunContext", "Method", "SRMethod", "count_params"]
+__all__ = ["Job", "JobResult", "RunContext", "Method", "SRMethod", "count_params", "dataset_role"]
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,12 @@ class RunContext:
         return self._sets[key]
 
 
-def _dataset(name: str):
+def dataset_role(name: str) -> str | None:
+    """A registered data set's role ("test", "train", "classification"); None when the name is
+    unknown (the spec checks report unknown names themselves)."""
     try:
-        return datasets.get(name)
-    except Exception:  # noqa: BLE001 - unknown names are reported by the spec checks
+        return getattr(datasets.get(name), "role", "test")
+    except QsrbenchError:
         return None
 
 
@@ -113,7 +116,7 @@ class SRMethod(Method):
         problems = super().check_spec(spec)
         if not spec.scales:
             problems.append(("scales", f"method {cls.name!r} evaluates SR at given scales: list at least one"))
-        bad = [d for d in spec.datasets if getattr(_dataset(d), "role", "test") == "classification"]
+        bad = [d for d in spec.datasets if dataset_role(d) == "classification"]
         if bad:
             problems.append(("datasets", f"{', '.join(bad)} is a classification set; SR methods need SR sets"))
         return problems

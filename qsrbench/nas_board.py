@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from tabulate import tabulate
 
-from .leaderboard import environments
+from .leaderboard import environments, human
 from .store import Record
 
 __all__ = ["is_nas_group", "nas_board"]
@@ -30,15 +30,6 @@ def is_nas_group(records: list[Record]) -> bool:
 
 def _fmt(n: float | None, digits: int = 2) -> str:
     return "—" if n is None else f"{n:.{digits}f}"
-
-
-def _human(n: float | None) -> str:
-    if n is None:
-        return "—"
-    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{suffix}"
-    return f"{n:.0f}"
 
 
 def nas_board(group: str, records: list[Record], claims: dict | None) -> str:
@@ -60,8 +51,8 @@ def nas_board(group: str, records: list[Record], claims: dict | None) -> str:
         ratio = f"{t / darts:.3f}" if darts else "—"
         first = rs[0]
         passes = f"{first.extra.get('forward_passes', '?')}/{first.extra.get('backward_passes', '?')}"
-        table.append([first.method, tier, f"{spec} v{version}", acc, len(rs), _human(first.params),
-                      _human(first.macs), _fmt(t, 1), ratio, passes, device,
+        table.append([first.method, tier, f"{spec} v{version}", acc, len(rs), human(first.params),
+                      human(first.macs), _fmt(t, 1), ratio, passes, device,
                       first.extra.get("data_variant", "?"),
                       f"{first.extra.get('search_images', '?')}/{first.extra.get('final_train_images', '?')}"
                       f"/{first.extra.get('test_images', '?')}"])

@@ -18,7 +18,7 @@ from .registry import methods
 from .spec import SpecBase, spec_hash
 from .store import Record, ResultStore, record_key
 
-__all__ = ["RunSummary", "run_spec", "check_store", "job_key", "make_record", "describe"]
+__all__ = ["RunSummary", "run_spec", "check_store", "job_key", "make_record", "describe", "job_label"]
 
 
 @dataclass
@@ -73,12 +73,17 @@ def make_record(spec: SpecBase, job: Job, res: JobResult, env: dict) -> Record:
         extra=res.extra)
 
 
+def job_label(spec: str, dataset: str, scale: int | None, variant: str | None) -> str:
+    """``spec [variant]: dataset xS`` (no scale for NAS jobs), as logs and reports show a job."""
+    where = f"{dataset} x{scale}" if scale else dataset
+    return f"{spec}" + (f" [{variant}]" if variant else "") + f": {where}"
+
+
 def describe(record: Record) -> str:
     """One log line for a recorded job."""
     shown = ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items())
-    label = f" [{record.variant}]" if record.variant else ""
-    where = f"{record.dataset} x{record.scale}" if record.scale else record.dataset
-    return f"{record.spec}{label}: {where}: {shown} ({record.wall_s:.1f} s)"
+    return (f"{job_label(record.spec, record.dataset, record.scale, record.variant)}: {shown} "
+            f"({record.wall_s:.1f} s)")
 
 
 def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool = False,

@@ -52,9 +52,9 @@ class Task:
 
     @property
     def label(self) -> str:
-        j = self.job
-        where = f"{j.dataset} x{j.scale}" if j.scale else j.dataset
-        return f"{self.spec_data['name']}" + (f" [{j.variant}]" if j.variant else "") + f": {where}"
+        from .runner import job_label
+
+        return job_label(self.spec_data["name"], self.job.dataset, self.job.scale, self.job.variant)
 
 
 @dataclass

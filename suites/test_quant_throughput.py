@@ -17,6 +17,7 @@ import torch
 
 from qsrbench.bitops import layer_costs
 from qsrbench.env import device_name
+from qsrbench.methods import count_params
 from qsrbench.models import RangeAdapter, create_model
 from qsrbench.quant.config import QuantConfig, TensorQuant
 from qsrbench.quant.convert import QuantLayer, quantize_model
@@ -71,6 +72,6 @@ def test_forward(benchmark, request, name, precision, device):
     fp = create_model(name, SCALE)
     benchmark.extra_info.update({
         "model": name, "scale": SCALE, "precision": precision, "lr_size": list(LR[2:]),
-        "params": sum(p.numel() for p in fp.parameters()),
+        "params": count_params(fp),
         "macs": sum(c.macs for c in layer_costs(fp, LR)), "device": device_name(torch.device(device)),
         "threads": torch.get_num_threads()})

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from ..bitops import layer_costs
 from ..errors import QsrbenchError
-from ..methods import Job, JobResult, Method, RunContext
+from ..methods import Job, JobResult, Method, RunContext, dataset_role
 from ..registry import datasets
 from ..spec import MethodParams, SpecBase, Strict
 from .network import GenotypeNetwork
@@ -82,11 +82,7 @@ class NASMethod(Method):
     def check_spec(cls, spec: SpecBase) -> list[tuple[str, str]]:
         problems = []
         for i, d in enumerate(spec.datasets):
-            try:
-                role = getattr(datasets.get(d), "role", "test")
-            except QsrbenchError:
-                continue
-            if role != "classification":
+            if dataset_role(d) not in (None, "classification"):
                 problems.append((f"datasets.{i}", f"{d} is not a classification set (NAS searches on CIFAR-10 or ImageNet)"))
         if spec.scales:
             problems.append(("scales", "a NAS spec has no scales"))
