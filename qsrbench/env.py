@@ -5,13 +5,14 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
 import torch
 
-__all__ = ["fingerprint", "device_name", "git_state"]
+__all__ = ["fingerprint", "device_name", "git_state", "strict_fp32"]
 
 
 def _version(dist: str) -> str | None:
@@ -36,6 +37,24 @@ def device_name(device: str | torch.device = "cpu") -> str:
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
     return _cpu_name()
+
+
+@contextmanager
+def strict_fp32():
+    """Full FP32 arithmetic inside the block: no TF32 in cuDNN convolutions or CUDA matmuls.
+
+    PyTorch lets cuDNN use TF32 (10-bit mantissa) for FP32 convolutions by default on Ampere and
+    later GPUs, which moves PSNR in the third decimal; every job (calibration, training, search,
+    evaluation) runs under this context so that a GPU figure measures the FP32 model, as the
+    papers' evaluations did. Flags are restored after.
+    """
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @lru_cache(maxsize=1)
@@ -71,6 +90,7 @@ def fingerprint(device: str | torch.device = "cpu") -> dict[str, object]:
         "platform": platform.platform(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
+        "tf32": False,  # jobs and evaluations run under strict_fp32()
         "triton": _version("triton"),
         "numpy": _version("numpy"),
         "scikit-image": _version("scikit-image"),

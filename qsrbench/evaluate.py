@@ -22,6 +22,7 @@ from .data.sr import LoadedSet, SRImage
 from .errors import DataError, QsrbenchError
 from .metrics import psnr_ssim, quantize_output, rgb_to_y, to_hwc_uint8
 from .spec import Protocol
+from .env import strict_fp32
 from .timing import Stopwatch
 
 __all__ = ["ImageScore", "EvalResult", "prepare_pair", "evaluate_sr"]
@@ -94,7 +95,8 @@ def evaluate_sr(model: nn.Module, data: LoadedSet, scale: int, protocol: Protoco
     The model runs on the calling thread, one image at a time; preparing the next LR input and
     scoring the previous output (rounding, Y conversion, PSNR/SSIM) run on one worker thread
     meanwhile, so that the time outside the forward is mostly hidden (numpy/scipy/torch release
-    the GIL). Scores are identical to a serial loop: each image is scored on its own.
+    the GIL). Scores are identical to a serial loop: each image is scored on its own. The forward
+    runs in strict FP32 (no TF32 on a GPU, :func:`qsrbench.env.strict_fp32`).
     """
     t0 = time.perf_counter()
     forward = Stopwatch()
@@ -112,7 +114,7 @@ def evaluate_sr(model: nn.Module, data: LoadedSet, scale: int, protocol: Protoco
                 nxt = pool.submit(prepare_pair, images[i + 1], scale, protocol)
             sources[source] = sources.get(source, 0) + 1
             x = lr[None].to(device)
-            with forward.section(device):
+            with forward.section(device), strict_fp32():
                 out = model(x)
             if out.dim() != 4 or out.shape[0] != 1 or tuple(out.shape[-2:]) != tuple(gt.shape[-2:]):
                 raise QsrbenchError(f"model output for {data.name}/{img.name} x{scale} has shape "

@@ -11,7 +11,7 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .env import fingerprint
+from .env import fingerprint, strict_fp32
 from .errors import DataError, SpecError
 from .methods import Job, JobResult, RunContext
 from .registry import methods
@@ -103,7 +103,8 @@ def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool
         if job.dataset in missing_sets:
             continue
         try:
-            res = method.run_job(spec, job, ctx)
+            with strict_fp32():
+                res = method.run_job(spec, job, ctx)
         except DataError as exc:
             if not skip_missing:
                 raise

@@ -77,7 +77,7 @@ def _method_for(spec: SpecBase):
 
 def run_task(task: Task) -> Outcome:
     """Run one task (in a worker); never raises: errors come back in the outcome."""
-    from .env import fingerprint
+    from .env import fingerprint, strict_fp32
     from .runner import make_record
 
     try:
@@ -85,7 +85,8 @@ def run_task(task: Task) -> Outcome:
         root = None if task.data_root is None else Path(task.data_root)
         ctx = RunContext(data_root=root, data_root_arg=task.data_root_arg,
                          device=task.device, verify=task.verify)
-        res = _method_for(spec).run_job(spec, task.job, ctx)
+        with strict_fp32():
+            res = _method_for(spec).run_job(spec, task.job, ctx)
         return Outcome(task, record=make_record(spec, task.job, res, fingerprint(task.device)))
     except DataError as exc:
         return Outcome(task, error=str(exc), missing_data=True)

@@ -1,7 +1,8 @@
 """Throughput of every zoo model's forward, full precision and W8A8 fake-quant, at a fixed LR size.
 
-``test_forward[<model>-x<scale>-<precision>-<device>]`` times one forward of a 1x3x32x32 LR
-input (pixel range [0, 255]) with pytest-benchmark. Weights are randomly initialised with a fixed
+``test_forward[<model>-<precision>-<device>-<LR size>]`` times one forward (scale 4) of an LR
+input (pixel range [0, 255]) with pytest-benchmark: 1x3x32x32 on both tiers, and on the GPU also
+1x3x180x320 (a 720p output), where a GPU is no longer bound by kernel-launch overhead. Weights are randomly initialised with a fixed
 seed (speed does not depend on their values, and no checkpoint or data set is needed); W8A8 is
 the PTQ configuration of ``reference/ptq.py`` (per-channel symmetric weights, per-tensor affine
 activations, min-max ranges calibrated on one random batch), so the figure includes the
@@ -16,7 +17,7 @@ import pytest
 import torch
 
 from qsrbench.bitops import layer_costs
-from qsrbench.env import device_name
+from qsrbench.env import device_name, strict_fp32
 from qsrbench.methods import count_params
 from qsrbench.models import RangeAdapter, create_model
 from qsrbench.quant.config import QuantConfig, TensorQuant
@@ -27,6 +28,9 @@ from qsrbench.registry import models
 from .conftest import selected_tiers
 
 LR = (1, 3, 32, 32)
+TARGETS = [pytest.param("cpu", LR, id="cpu-32x32"),
+           pytest.param("cuda", LR, id="cuda-32x32", marks=pytest.mark.gpu),
+           pytest.param("cuda", (1, 3, 180, 320), id="cuda-180x320", marks=pytest.mark.gpu)]
 SCALE = 4
 W8A8 = QuantConfig(weight=TensorQuant(bits=8, granularity="per-channel", symmetric=True),
                    activation=TensorQuant(bits=8, granularity="per-tensor", symmetric=False))
@@ -46,10 +50,10 @@ def _build(name: str, precision: str, device: str) -> torch.nn.Module:
     return model
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+@pytest.mark.parametrize(("device", "lr"), TARGETS)
 @pytest.mark.parametrize("precision", ["fp32", "w8a8"])
 @pytest.mark.parametrize("name", MODELS)
-def test_forward(benchmark, request, name, precision, device):
+def test_forward(benchmark, request, name, precision, device, lr):
     tier = "smoke" if device == "cpu" else "small"
     if tier not in selected_tiers(request.config):
         pytest.skip(f"tier {tier!r} not selected")
@@ -57,7 +61,7 @@ def test_forward(benchmark, request, name, precision, device):
         pytest.skip("GPU tier: no CUDA device")
     model = _build(name, precision, device)
     assert any(isinstance(m, QuantLayer) for m in model.modules()) == (precision == "w8a8")
-    x = torch.rand(LR, generator=torch.Generator().manual_seed(2)).mul(255).to(device)
+    x = torch.rand(lr, generator=torch.Generator().manual_seed(2)).mul(255).to(device)
 
     def forward():
         with torch.inference_mode():
@@ -66,12 +70,13 @@ def test_forward(benchmark, request, name, precision, device):
             torch.cuda.synchronize()
         return y
 
-    forward()  # warm-up (lazy inits, cuDNN autotuning)
-    y = benchmark.pedantic(forward, rounds=3 if device == "cpu" else 20, iterations=1)
-    assert y.shape == (1, 3, LR[2] * SCALE, LR[3] * SCALE) and torch.isfinite(y).all()
+    with strict_fp32():  # the FP32 arithmetic of the evaluations (no TF32)
+        forward()  # warm-up (lazy inits, cuDNN autotuning)
+        y = benchmark.pedantic(forward, rounds=3 if device == "cpu" else 20, iterations=1)
+    assert y.shape == (1, 3, lr[2] * SCALE, lr[3] * SCALE) and torch.isfinite(y).all()
     fp = create_model(name, SCALE)
     benchmark.extra_info.update({
-        "model": name, "scale": SCALE, "precision": precision, "lr_size": list(LR[2:]),
+        "model": name, "scale": SCALE, "precision": precision, "lr_size": list(lr[2:]),
         "params": count_params(fp),
-        "macs": sum(c.macs for c in layer_costs(fp, LR)), "device": device_name(torch.device(device)),
+        "macs": sum(c.macs for c in layer_costs(fp, lr)), "device": device_name(torch.device(device)),
         "threads": torch.get_num_threads()})

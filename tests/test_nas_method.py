@@ -174,3 +174,51 @@ def test_nas_board_lists_published_claims():
     claims = page.split("## Published claims")[1]
     pc = next(line for line in claims.splitlines() if line.startswith("| pc-darts "))
     assert "| 2.57 " in pc and "| 0.067 " in pc  # 0.1 / 1.5 GPU-days
+
+
+GPU_TOML = """
+name = "{method}-gpu-t"
+version = 1
+description = "stand-in run on CUDA"
+tier = "small"
+leaderboard = "nas_cifar10"
+datasets = ["CIFAR-10"]
+
+[method]
+name = "{method}"
+device = "{device}"
+seeds = [0]
+{extra}
+search = {{ epochs = {epochs}, batch_size = 16, images = 64, channels = 4, layers = 3 }}
+final = {{ epochs = 1, train_images = 64, test_images = 20, channels = 4, layers = 3, batch_size = 32, cutout = 4, drop_path = 0.1 }}
+
+[metrics]
+top1 = {{}}
+error = {{}}
+search_s = {{}}
+search_gpu_days = {{}}
+"""
+GPU_EXTRA = {"darts": (2, ""), "pc-darts": (2, "partial_k = 2\nwarmup_epochs = 1"),
+             "mdenas": (2, ""), "ddpnas": (7, "prune_every = 1")}  # (search epochs, method fields)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", sorted(GPU_EXTRA))
+def test_nas_methods_run_on_cuda(tmp_path, monkeypatch, method, device="cuda"):
+    """Search, final training (cutout, drop-path) and test on the GPU: the CUDA code path of every
+    NAS method, which the CPU tests cannot reach (the ``*-small-gpu`` specs take too long for a test)."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("GPU tier: no CUDA device")
+    monkeypatch.setenv("QSRBENCH_CACHE", str(tmp_path / "cache"))
+    _cifar_stand_in(tmp_path / "data")
+    spec = tmp_path / f"{method}.toml"
+    epochs, extra = GPU_EXTRA[method]
+    spec.write_text(GPU_TOML.format(method=method, device=device, epochs=epochs, extra=extra))
+    assert main(["run", str(spec), "--results", str(tmp_path / "results"),
+                 "--data-root", str(tmp_path / "data"), "-q"]) == 0
+    (r,) = ResultStore(tmp_path / "results").records(f"{method}-gpu-t")
+    assert r.extra["device_type"] == device and r.env["device_type"] == device
+    assert 0.0 <= r.metrics["top1"] <= 100.0 and r.metrics["search_s"] > 0
+    assert ("search_gpu_days" in r.metrics) == (device == "cuda")
