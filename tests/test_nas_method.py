@@ -86,26 +86,36 @@ def _cifar_stand_in(root, per_batch=20):
             pickle.dump({b"data": data, b"labels": [i % 10 for i in range(per_batch)]}, f)
 
 
-SMOKE_TOML = """
-name = "{method}-t"
+STAND_IN_TOML = """
+name = "{method}-{suffix}"
 version = 1
 description = "stand-in run"
-tier = "smoke"
+tier = "{tier}"
 leaderboard = "nas_cifar10"
 datasets = ["CIFAR-10"]
 
 [method]
 name = "{method}"
-device = "cpu"
+device = "{device}"
 seeds = [0]
+{extra}
 search = {{ epochs = {epochs}, batch_size = 16, images = 64, channels = 4, layers = 3 }}
-final = {{ epochs = 1, train_images = 64, test_images = 20, channels = 4, layers = 3, batch_size = 32, cutout = 0, drop_path = 0.0 }}
+final = {{ epochs = 1, train_images = 64, test_images = 20, channels = 4, layers = 3, batch_size = 32, cutout = {cutout}, drop_path = {drop_path} }}
 
 [metrics]
 top1 = {{}}
 error = {{}}
 search_s = {{}}
+{more_metrics}
 """
+
+
+def stand_in_spec(method: str, epochs: int, *, suffix="t", tier="smoke", device="cpu", extra="",
+                  cutout=0, drop_path=0.0, more_metrics="") -> str:
+    """A tiny NAS spec for the CIFAR-10 stand-in (one seed, 64 search images, 4 channels)."""
+    return STAND_IN_TOML.format(method=method, suffix=suffix, tier=tier, device=device, extra=extra,
+                                epochs=epochs, cutout=cutout, drop_path=drop_path,
+                                more_metrics=more_metrics)
 
 
 def test_run_and_leaderboard_end_to_end(tmp_path, monkeypatch, capsys):
@@ -114,7 +124,7 @@ def test_run_and_leaderboard_end_to_end(tmp_path, monkeypatch, capsys):
     spec_dir = tmp_path / "specs"
     spec_dir.mkdir()
     for method, epochs in (("darts", 1), ("mdenas", 2)):
-        (spec_dir / f"{method}-t.toml").write_text(SMOKE_TOML.format(method=method, epochs=epochs))
+        (spec_dir / f"{method}-t.toml").write_text(stand_in_spec(method, epochs))
     results, boards = tmp_path / "results", tmp_path / "boards"
     for method in ("darts", "mdenas"):
         assert main(["run", str(spec_dir / f"{method}-t.toml"), "--results", str(results),
@@ -176,49 +186,29 @@ def test_nas_board_lists_published_claims():
     assert "| 2.57 " in pc and "| 0.067 " in pc  # 0.1 / 1.5 GPU-days
 
 
-GPU_TOML = """
-name = "{method}-gpu-t"
-version = 1
-description = "stand-in run on CUDA"
-tier = "small"
-leaderboard = "nas_cifar10"
-datasets = ["CIFAR-10"]
-
-[method]
-name = "{method}"
-device = "{device}"
-seeds = [0]
-{extra}
-search = {{ epochs = {epochs}, batch_size = 16, images = 64, channels = 4, layers = 3 }}
-final = {{ epochs = 1, train_images = 64, test_images = 20, channels = 4, layers = 3, batch_size = 32, cutout = 4, drop_path = 0.1 }}
-
-[metrics]
-top1 = {{}}
-error = {{}}
-search_s = {{}}
-search_gpu_days = {{}}
-"""
 GPU_EXTRA = {"darts": (2, ""), "pc-darts": (2, "partial_k = 2\nwarmup_epochs = 1"),
              "mdenas": (2, ""), "ddpnas": (7, "prune_every = 1")}  # (search epochs, method fields)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("method", sorted(GPU_EXTRA))
-def test_nas_methods_run_on_cuda(tmp_path, monkeypatch, method, device="cuda"):
+def test_nas_methods_run_on_cuda(tmp_path, monkeypatch, method):
     """Search, final training (cutout, drop-path) and test on the GPU: the CUDA code path of every
     NAS method, which the CPU tests cannot reach (the ``*-small-gpu`` specs take too long for a test)."""
     import torch
 
-    if device == "cuda" and not torch.cuda.is_available():
+    if not torch.cuda.is_available():
         pytest.skip("GPU tier: no CUDA device")
     monkeypatch.setenv("QSRBENCH_CACHE", str(tmp_path / "cache"))
     _cifar_stand_in(tmp_path / "data")
     spec = tmp_path / f"{method}.toml"
     epochs, extra = GPU_EXTRA[method]
-    spec.write_text(GPU_TOML.format(method=method, device=device, epochs=epochs, extra=extra))
+    spec.write_text(stand_in_spec(method, epochs, suffix="gpu-t", tier="small", device="cuda",
+                                  extra=extra, cutout=4, drop_path=0.1,
+                                  more_metrics="search_gpu_days = {}"))
     assert main(["run", str(spec), "--results", str(tmp_path / "results"),
                  "--data-root", str(tmp_path / "data"), "-q"]) == 0
     (r,) = ResultStore(tmp_path / "results").records(f"{method}-gpu-t")
-    assert r.extra["device_type"] == device and r.env["device_type"] == device
+    assert r.extra["device_type"] == "cuda" and r.env["device_type"] == "cuda"
     assert 0.0 <= r.metrics["top1"] <= 100.0 and r.metrics["search_s"] > 0
-    assert ("search_gpu_days" in r.metrics) == (device == "cuda")
+    assert r.metrics["search_gpu_days"] == pytest.approx(r.metrics["search_s"] / 86400)
