@@ -44,7 +44,7 @@ def strict_fp32():
     """Full FP32 arithmetic inside the block: no TF32 in cuDNN convolutions or CUDA matmuls.
 
     PyTorch lets cuDNN use TF32 (10-bit mantissa) for FP32 convolutions by default on Ampere and
-    later GPUs, which moves PSNR in the third decimal; every job (calibration, training, search,
+    later GPUs, which can move PSNR (a 10-bit mantissa in every product); every job (calibration, training, search,
     evaluation) runs under this context so that a GPU figure measures the FP32 model, as the
     papers' evaluations did. Flags are restored after.
     """
