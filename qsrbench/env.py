@@ -43,10 +43,10 @@ def device_name(device: str | torch.device = "cpu") -> str:
 def strict_fp32():
     """Full FP32 arithmetic inside the block: no TF32 in cuDNN convolutions or CUDA matmuls.
 
-    PyTorch lets cuDNN use TF32 (10-bit mantissa) for FP32 convolutions by default on Ampere and
-    later GPUs, which can move PSNR (a 10-bit mantissa in every product); every job (calibration, training, search,
-    evaluation) runs under this context so that a GPU figure measures the FP32 model, as the
-    papers' evaluations did. Flags are restored after.
+    PyTorch lets cuDNN use TF32 (10-bit mantissa products) for FP32 convolutions by default on
+    Ampere and later GPUs, which can move PSNR and calibration ranges; every job (calibration,
+    training, search, evaluation) runs under this context so that a GPU figure measures the FP32
+    model, as the papers' evaluations did. Flags are restored after.
     """
     saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
     torch.backends.cudnn.allow_tf32 = False
