@@ -105,7 +105,7 @@ def evaluate_sr(model: nn.Module, data: LoadedSet, scale: int, protocol: Protoco
     sources: dict[str, int] = {}
     pending: list[tuple[str, Future]] = []
     model.eval()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qsrbench-eval") as pool:
+    with strict_fp32(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="qsrbench-eval") as pool:
         nxt = pool.submit(prepare_pair, images[0], scale, protocol) if images else None
         for i, img in enumerate(tqdm(images, desc=f"{data.name} x{scale}", disable=not progress,
                                      leave=False)):
@@ -114,7 +114,7 @@ def evaluate_sr(model: nn.Module, data: LoadedSet, scale: int, protocol: Protoco
                 nxt = pool.submit(prepare_pair, images[i + 1], scale, protocol)
             sources[source] = sources.get(source, 0) + 1
             x = lr[None].to(device)
-            with forward.section(device), strict_fp32():
+            with forward.section(device):
                 out = model(x)
             if out.dim() != 4 or out.shape[0] != 1 or tuple(out.shape[-2:]) != tuple(gt.shape[-2:]):
                 raise QsrbenchError(f"model output for {data.name}/{img.name} x{scale} has shape "

@@ -18,7 +18,8 @@ from .registry import methods
 from .spec import SpecBase, spec_hash
 from .store import Record, ResultStore, record_key
 
-__all__ = ["RunSummary", "run_spec", "check_store", "job_key", "make_record", "describe", "job_label"]
+__all__ = ["RunSummary", "run_spec", "check_store", "job_key", "make_record", "describe", "job_label",
+           "execute"]
 
 
 @dataclass
@@ -79,6 +80,13 @@ def job_label(spec: str, dataset: str, scale: int | None, variant: str | None) -
     return f"{spec}" + (f" [{variant}]" if variant else "") + f": {where}"
 
 
+def execute(method, spec: SpecBase, job: Job, ctx: RunContext) -> JobResult:
+    """Run one job in strict FP32 (:func:`qsrbench.env.strict_fp32`); ``run`` and ``sweep`` both
+    go through here."""
+    with strict_fp32():
+        return method.run_job(spec, job, ctx)
+
+
 def describe(record: Record) -> str:
     """One log line for a recorded job."""
     shown = ", ".join(f"{k} {v:.4f}" for k, v in record.metrics.items())
@@ -103,8 +111,7 @@ def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool
         if job.dataset in missing_sets:
             continue
         try:
-            with strict_fp32():
-                res = method.run_job(spec, job, ctx)
+            res = execute(method, spec, job, ctx)
         except DataError as exc:
             if not skip_missing:
                 raise

@@ -77,16 +77,15 @@ def _method_for(spec: SpecBase):
 
 def run_task(task: Task) -> Outcome:
     """Run one task (in a worker); never raises: errors come back in the outcome."""
-    from .env import fingerprint, strict_fp32
-    from .runner import make_record
+    from .env import fingerprint
+    from .runner import execute, make_record
 
     try:
         spec = parse_spec(task.spec_data, task.spec_source)
         root = None if task.data_root is None else Path(task.data_root)
         ctx = RunContext(data_root=root, data_root_arg=task.data_root_arg,
                          device=task.device, verify=task.verify)
-        with strict_fp32():
-            res = _method_for(spec).run_job(spec, task.job, ctx)
+        res = execute(_method_for(spec), spec, task.job, ctx)
         return Outcome(task, record=make_record(spec, task.job, res, fingerprint(task.device)))
     except DataError as exc:
         return Outcome(task, error=str(exc), missing_data=True)

@@ -2,7 +2,8 @@
 
 ``test_forward[<model>-<precision>-<device>-<LR size>]`` times one forward (scale 4) of an LR
 input (pixel range [0, 255]) with pytest-benchmark: 1x3x32x32 on both tiers, and on the GPU also
-1x3x180x320 (a 720p output), where a GPU is no longer bound by kernel-launch overhead. Weights are randomly initialised with a fixed
+1x3x180x320 (a 720p output), where a GPU is no longer bound by kernel-launch overhead.
+Weights are randomly initialised with a fixed
 seed (speed does not depend on their values, and no checkpoint or data set is needed); W8A8 is
 the PTQ configuration of ``reference/ptq.py`` (per-channel symmetric weights, per-tensor affine
 activations, min-max ranges calibrated on one random batch), so the figure includes the

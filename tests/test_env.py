@@ -47,3 +47,20 @@ def test_the_next_test_sees_the_thread_count_restored():
     if not _threads_seen:
         pytest.skip("runs after test_a_test_may_change_the_thread_count only")
     assert torch.get_num_threads() == _threads_seen[0]
+
+
+def test_jobs_run_in_strict_fp32():
+    """``run`` and ``sweep`` execute every job through ``runner.execute``: TF32 is off inside."""
+    from qsrbench.runner import execute
+
+    class Probe:
+        def run_job(self, spec, job, ctx):
+            return _flags()
+
+    saved = _flags()
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        assert execute(Probe(), None, None, None) == (False, False)
+        assert _flags() == (True, True)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
