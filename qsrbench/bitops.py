@@ -24,9 +24,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["LayerCost", "count_macs", "layer_costs", "total_bitops", "BitsFor"]
+__all__ = ["LayerCost", "count_macs", "layer_costs", "total_bitops", "BitsFor", "REFERENCE_LR"]
 
 BitsFor = Callable[[str, nn.Module], tuple[int, int]]
+REFERENCE_LR = (180, 320)  # records report MACs/BitOps for a 180x320 (h x w) LR input: 720p HR at x4
 COUNTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.Linear)
 
 

@@ -122,7 +122,8 @@ def cmd_run(args) -> int:
         unavailable += len(summary.unavailable)
         rows = []
         for r in summary.recorded:
-            exp = (r.expected or {}).get("metrics", {})
+            claims = sorted(r.claims, key=lambda c: c.get("kind") != "published")  # published first
+            exp = claims[0]["metrics"] if claims else {}
             rows.append([r.dataset, f"x{r.scale}" if r.scale else "—"] + [
                 f"{r.metrics[m]:.4f}" + (f" ({r.metrics[m] - exp[m]:+.4f} vs {exp[m]})" if m in exp else "")
                 if m in r.metrics else "—" for m in spec.metrics] + [f"{r.wall_s:.1f}"])
@@ -156,28 +157,34 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from .leaderboard import build_leaderboards, expected_from_specs, write_leaderboards
+    from .leaderboard import build_leaderboards, spec_index, write_leaderboards
+    from .plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
     from .store import load_records
 
-    claims = None
+    index = None
     if args.specs or Path(DEFAULT_SPECS).is_dir():
         specs, errors = _load_specs(args.specs)
         if errors:
             raise errors[0]
-        claims = expected_from_specs(specs)
-    from .plots import PLOTTED_GROUPS, plot_links, write_psnr_vs_bitops
-
+        index = spec_index(specs)
     records = load_records(_results_dir(args.results))
     out = Path(args.out)
-    boards = build_leaderboards(records, claims, plot_links(records))
+    boards = build_leaderboards(records, index, plot_links(records))
+    pngs = {name: data for g in PLOTTED_GROUPS for name, data in render_psnr_vs_bitops(records, g).items()}
     if args.check:
         stale = [n for n, text in boards.items()
                  if not (out / n).is_file() or (out / n).read_text(encoding="utf-8") != text]
+        stale += [n for n, data in pngs.items() if not (out / n).is_file() or (out / n).read_bytes() != data]
         for n in stale:
             print(f"stale: {out / n} (run `qsrbench leaderboard`)", file=sys.stderr)
+        if not stale:
+            print(f"up to date: {len(boards)} leaderboards and {len(pngs)} plots in {out}")
         return 1 if stale else 0
-    pngs = [p for g in PLOTTED_GROUPS for p in write_psnr_vs_bitops(records, out, g)]
-    for path in [*write_leaderboards(boards, out), *pngs]:
+    written = write_leaderboards(boards, out)
+    for name, data in pngs.items():
+        (out / name).write_bytes(data)
+        written.append(out / name)
+    for path in written:
         print(f"wrote {path}")
     return 0
 
@@ -191,8 +198,11 @@ def cmd_compare(args) -> int:
         rows = [r for r in rows if r.key[0] in args.spec]
     print(format_comparison(rows))
     bad = failed(rows, args.allow_missing)
-    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "improved", "regressed", "missing", "new")}
-    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    counts = {s: sum(r.status == s for r in rows)
+              for s in ("ok", "improved", "changed", "regressed", "missing", "new")}
+    stale = len({r.key for r in rows if r.code == "stale"})
+    print(", ".join(f"{n} {s}" for s, n in counts.items())
+          + f"; {stale} result(s) of BASE made by other code than HEAD's (stale)")
     return 1 if bad else 0
 
 
@@ -213,36 +223,54 @@ def cmd_data_check(args) -> int:
 
 
 def cmd_bitops(args) -> int:
-    from .bitops import layer_costs, total_bitops
-    from .models import create_model
+    from .bitops import total_bitops
+    from .registry import methods
 
     specs, errors = _load_specs([args.spec])
     if errors:
         raise errors[0]
     spec = specs[0]
-    if spec.model is None:
-        raise QsrbenchError(f"{spec.source}: spec has no [model]; nothing to count")
     try:
         h, w = (int(v) for v in args.lr_size.lower().split("x"))
     except ValueError:
         raise QsrbenchError(f"--lr-size must look like 180x320 (height x width), got {args.lr_size!r}") from None
-    bits = (spec.bits.weight, spec.bits.activation)
+    method = methods.get(spec.method.name)()
     for scale in spec.scales:
-        net = create_model(spec.model.name, scale)
-        costs = layer_costs(net, (1, 3, h, w), lambda name, module: bits)
-        rows = [[c.name, c.kind, f"{c.macs:,}", c.weight_bits, c.activation_bits, f"{c.bitops:,}"]
-                for c in costs]
-        rows.append(["total", "", f"{sum(c.macs for c in costs):,}", "", "", f"{total_bitops(costs):,}"])
-        print(f"{spec.model.name} x{scale}, LR input 1x3x{h}x{w}, W{bits[0]}A{bits[1]}")
-        print(tabulate(rows, headers=["layer", "kind", "MACs", "W bits", "A bits", "BitOps"],
-                       tablefmt="simple", disable_numparse=True))
+        shown: list = []
+        for variant in method.variants(spec):
+            costs = method.layer_costs(spec, scale, variant, (h, w))
+            if costs is None:
+                raise QsrbenchError(f"{spec.source}: method {spec.method.name!r} does not count "
+                                    "MACs or BitOps")
+            if costs in shown:
+                continue  # variants that differ only in calibration share one plan
+            shown.append(costs)
+            rows = [[c.name, c.kind, f"{c.macs:,}", c.weight_bits, c.activation_bits, f"{c.bitops:,}"]
+                    for c in costs]
+            rows.append(["total", "", f"{sum(c.macs for c in costs):,}", "", "", f"{total_bitops(costs):,}"])
+            label = f" [{variant}]" if variant else ""
+            print(f"{spec.model.name if spec.model else spec.method.name} x{scale}{label}, LR input "
+                  f"1x{3 if spec.protocol.domain == 'rgb' else 1}x{h}x{w}, "
+                  f"W{spec.bits.weight}A{spec.bits.activation}")
+            print(tabulate(rows, headers=["layer", "kind", "MACs", "W bits", "A bits", "BitOps"],
+                           tablefmt="simple", disable_numparse=True))
     return 0
 
 
 def cmd_env(args) -> int:
     from .env import fingerprint
 
-    print(json.dumps(fingerprint(args.device), indent=2))
+    try:
+        text = json.dumps(fingerprint(args.device), indent=2)
+    except (RuntimeError, AssertionError) as exc:  # e.g. --device cuda without a CUDA device
+        raise QsrbenchError(f"cannot fingerprint device {args.device!r}: {exc}") from None
+    if args.out:
+        try:
+            Path(args.out).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise QsrbenchError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    else:
+        print(text)
     return 0
 
 
@@ -320,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("env", help="print the environment fingerprint stamped on results")
     s.add_argument("--device", default="cpu")
+    s.add_argument("--out", help="write the JSON to this file instead of printing it")
     s.set_defaults(func=cmd_env)
     return p
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["fingerprint", "device_name", "git_state", "strict_fp32"]
+__all__ = ["fingerprint", "device_name", "git_state", "strict_fp32", "tf32_enabled"]
 
 
 def _version(dist: str) -> str | None:
@@ -57,6 +57,12 @@ def strict_fp32():
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
+def tf32_enabled() -> bool:
+    """Whether torch may use TF32 now, in cuDNN convolutions or in CUDA matmuls (read back from
+    torch's flags; on a CPU they have no effect but are still set, True by default for cuDNN)."""
+    return bool(torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32)
+
+
 @lru_cache(maxsize=1)
 def git_state() -> dict[str, object]:
     """Commit and dirty flag of the checkout qsrbench runs from (results/ and leaderboards/ ignored)."""
@@ -90,7 +96,6 @@ def fingerprint(device: str | torch.device = "cpu") -> dict[str, object]:
         "platform": platform.platform(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
-        "tf32": False,  # jobs and evaluations run under strict_fp32()
         "triton": _version("triton"),
         "numpy": _version("numpy"),
         "scikit-image": _version("scikit-image"),

@@ -32,3 +32,7 @@ class DataError(QsrbenchError):
 
 class StoreError(QsrbenchError):
     """The results store cannot be read or written."""
+
+
+class RebaselineError(StoreError):
+    """A new result for a key the store holds differs beyond tolerance: bump the spec version."""

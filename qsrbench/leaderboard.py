@@ -1,17 +1,18 @@
 """Markdown leaderboards regenerated from the results store (never edited by hand).
 
-One file per ``leaderboard`` group (``leaderboards/<group>.md``): a table per data set and scale,
-then a "claimed vs reproduced" table for every record whose spec has ``expected`` values. Groups
-with quantized rows get a "Δ FP" column: PSNR minus that of the full-precision record of the same
-model, scale, data set and protocol (method ``fp``), and link the PSNR-vs-BitOps plots of
-:mod:`qsrbench.plots` when they exist. Only the
-newest record per key and the highest version of each spec are shown, so versions never mix.
-Output is deterministic: the same store gives byte-identical markdown.
+One file per ``leaderboard`` group (``leaderboards/<group>.md``): SR groups by
+:mod:`qsrbench.sr_board`, NAS groups by :mod:`qsrbench.nas_board`. Only the newest record per key
+and the highest version of each spec are shown, so versions never mix; the History section lists
+every version the store holds with the reason of its bump, and whether the code that made the
+records is today's (:mod:`qsrbench.provenance`). Claims come from the specs as they are now
+(:func:`spec_index`), so a claim edited after its records were made shows as such. Output is
+deterministic: the same store and specs give byte-identical markdown.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 
 from tabulate import tabulate
@@ -19,16 +20,8 @@ from tabulate import tabulate
 from .errors import QsrbenchError
 from .store import Record, latest
 
-__all__ = ["build_leaderboards", "write_leaderboards", "status_of", "expected_from_specs",
-           "current_groups", "fp_reference"]
-
-DATASET_ORDER = ["skimage-demo", "Set5", "Set14", "B100", "Urban100", "Manga109"]
-TITLES = {"sr": "Super-resolution", "demo": "Embedded demo (scikit-image images)",
-          "fp": "Full-precision models (shipped checkpoints)", "ptq": "Post-training quantization"}
-
-
-def _dataset_rank(name: str) -> tuple[int, str]:
-    return (DATASET_ORDER.index(name) if name in DATASET_ORDER else len(DATASET_ORDER), name)
+__all__ = ["build_leaderboards", "write_leaderboards", "spec_index", "current_groups", "human",
+           "environments", "history", "current_code", "table", "quantized"]
 
 
 def human(n: int | None, unit: str = "") -> str:
@@ -41,31 +34,44 @@ def human(n: int | None, unit: str = "") -> str:
     return f"{n}{unit}"
 
 
-def _protocol(p: dict) -> str:
-    if not p:
-        return "—"
-    crop = "s" if p.get("crop") == "scale" else p.get("crop")
-    if p.get("domain") == "y":
-        return f"Y-domain (SRCNN/VDSR), crop {crop}"
-    chan = "Y" if p.get("channel") == "y" else "RGB"
-    notes = [n for n, on in (("unrounded Y", chan == "Y" and p.get("y_rounding") == "double"),
-                             ("gray as RGB", p.get("gray_gt") == "as-rgb")) if on]
-    extra = f" ({', '.join(notes)})" if notes else ""
-    return f"RGB model, {chan} metric{extra}, crop {crop}, LR {p.get('lr_source')}"
+def table(rows: list[list], headers: list[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
-def status_of(delta: float, tolerance: float) -> str:
-    return "pass" if abs(delta) <= tolerance + 1e-12 else "FAIL"
+def quantized(r: Record) -> bool:
+    return min(r.bits.get("weight", 32), r.bits.get("activation", 32)) < 32
 
 
-def expected_from_specs(specs) -> dict[tuple[str, int], dict[tuple[str, int], dict]]:
-    """``{(spec, version): {(dataset, scale): {"metrics", "source"}}}`` from parsed specs."""
+def spec_index(specs) -> dict[tuple[str, int], dict]:
+    """What the boards need of each parsed spec, by ``(name, version)``: its claims per
+    ``(dataset, scale)`` (as record-style dicts), method, tier, group, history notes and the
+    modules its results come from."""
+    from .provenance import roots_for
+
     out: dict = {}
     for spec in specs:
-        out[(spec.name, spec.version)] = {(e.dataset, e.scale): {
-            "metrics": dict(e.metrics), "source": e.source, "method": spec.method.name,
-            "tier": spec.tier, "leaderboard": spec.leaderboard} for e in spec.expected}
+        claims: dict = defaultdict(list)
+        for e in spec.expected:
+            claims[(e.dataset, e.scale)].append(e.model_dump(mode="json"))
+        out[(spec.name, spec.version)] = {
+            "claims": dict(claims), "method": spec.method.name, "tier": spec.tier,
+            "leaderboard": spec.leaderboard, "history": {h.version: h.reason for h in spec.history},
+            "roots": roots_for(spec)}
     return out
+
+
+@lru_cache(maxsize=None)
+def _digest_of(roots: tuple[str, ...]) -> str:
+    from .provenance import code_fingerprint
+
+    return code_fingerprint(roots)["digest"]
+
+
+def current_code(record: Record, index: dict | None) -> str | None:
+    """Today's code fingerprint for the modules behind ``record`` (None if unknown)."""
+    info = (index or {}).get((record.spec, record.spec_version))
+    roots = tuple(info["roots"]) if info else tuple((record.code or {}).get("roots") or ())
+    return _digest_of(roots) if roots else None
 
 
 def _current(records: list[Record]) -> list[Record]:
@@ -76,92 +82,6 @@ def _current(records: list[Record]) -> list[Record]:
     return [r for r in newest.values() if r.spec_version == top[r.spec]]
 
 
-def _protocol_key(p: dict) -> str:
-    return repr(sorted(p.items()))
-
-
-def fp_reference(records: list[Record]) -> dict[tuple, float]:
-    """``{(model, scale, dataset, protocol): PSNR}`` of the full-precision (method ``fp``) records."""
-    return {(r.model, r.scale, r.dataset, _protocol_key(r.protocol)): r.metrics["psnr"]
-            for r in records if r.method == "fp" and "psnr" in r.metrics}
-
-
-def _quantized(r: Record) -> bool:
-    return min(r.bits.get("weight", 32), r.bits.get("activation", 32)) < 32
-
-
-def _board(group: str, records: list[Record], claims: dict | None,
-           fp: dict[tuple, float] | None = None, plots: list[str] | None = None) -> str:
-    title = TITLES.get(group, group)
-    lines = [f"# {title} leaderboard", "",
-             "Generated by `qsrbench leaderboard` from the results store; do not edit by hand.",
-             "PSNR in dB and SSIM as defined in `qsrbench.metrics` (per image, averaged over the "
-             "set); ↑ higher is better.", ""]
-    delta_fp = any(_quantized(r) for r in records)
-    if delta_fp:
-        lines += ["Δ FP: PSNR minus the full-precision model's (`fp` method, same checkpoint, scale, "
-                  "set and protocol); — where no FP record exists.", ""]
-    for name in plots or []:
-        lines += [f"![{name}]({name})", ""]
-    by_set: dict[tuple, list[Record]] = defaultdict(list)
-    for r in records:
-        by_set[(_dataset_rank(r.dataset), r.scale or 0)].append(r)
-    for (rank, scale), rows in sorted(by_set.items()):
-        lines += [f"## {rank[1]} ×{scale}", ""]
-        table = []
-        for r in sorted(rows, key=lambda r: (-r.metrics.get("psnr", 0.0), r.spec, r.model or "")):
-            model = (r.model or "—") + (f" ({r.variant})" if r.variant else "")
-            table.append([r.method, f"{r.spec} v{r.spec_version}", model,
-                          f"{r.bits.get('weight')}/{r.bits.get('activation')}",
-                          _protocol(r.protocol),
-                          f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else "—",
-                          f"{r.metrics['ssim']:.4f}" if "ssim" in r.metrics else "—",
-                          human(r.params), human(r.bitops)])
-            if delta_fp:
-                ref = (fp or {}).get((r.model, r.scale, r.dataset, _protocol_key(r.protocol)))
-                ok = ref is not None and "psnr" in r.metrics
-                table[-1].insert(6, f"{r.metrics['psnr'] - ref:+.2f}" if ok else "—")
-        headers = ["Method", "Spec", "Model", "W/A bits", "Protocol", "PSNR ↑", "SSIM ↑", "Params",
-                   "BitOps"]
-        if delta_fp:
-            headers.insert(6, "Δ FP")
-        lines += [tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
-    claimed = []
-    for r in sorted(records, key=lambda r: (r.spec, _dataset_rank(r.dataset), r.scale or 0)):
-        exp = (claims or {}).get((r.spec, r.spec_version), {}).get((r.dataset, r.scale), r.expected)
-        if not exp:
-            continue
-        for metric, value in sorted(exp["metrics"].items()):
-            if metric not in r.metrics:
-                continue
-            tol = r.metric_info[metric].tolerance
-            delta = r.metrics[metric] - value
-            digits = 4 if metric == "ssim" else 3
-            who = r.spec + (f" [{r.variant}]" if r.variant else "")
-            claimed.append([who, r.dataset, f"×{r.scale}", metric, f"{value:.{digits}f}",
-                            f"{r.metrics[metric]:.{digits}f}", f"{round(delta, digits) + 0.0:+.{digits}f}",
-                            f"±{tol:g}", status_of(delta, tol), exp["source"]])
-    if claimed:
-        fails = sum(row[8] == "FAIL" for row in claimed)
-        lines += ["## Claimed vs reproduced", "",
-                  f"{len(claimed) - fails} of {len(claimed)} claims reproduced within tolerance.", "",
-                  tabulate(claimed, headers=["Spec", "Dataset", "Scale", "Metric", "Claimed",
-                                             "Reproduced", "Δ", "Tolerance", "Status", "Source"],
-                           tablefmt="github", disable_numparse=True), ""]
-    lines += environments(records)
-    return "\n".join(lines)
-
-
-def environments(records: list[Record], device=lambda r: r.env.get("device", "?")) -> list[str]:
-    """The "Environments" section: spec, version, device, torch and commit of the records."""
-    envs = sorted({(r.spec, r.spec_version, device(r), r.env.get("torch", "?"),
-                    str((r.env.get("git") or {}).get("commit", "?"))[:10]) for r in records})
-    return ["## Environments", "",
-            tabulate([list(e[:1]) + [f"v{e[1]}"] + list(e[2:]) for e in envs],
-                     headers=["Spec", "Version", "Device", "torch", "Commit"], tablefmt="github",
-                     disable_numparse=True), ""]
-
-
 def current_groups(records: list[Record]) -> dict[str, list[Record]]:
     """The newest record per key (highest spec version), grouped by leaderboard."""
     groups: dict[str, list[Record]] = defaultdict(list)
@@ -170,16 +90,58 @@ def current_groups(records: list[Record]) -> dict[str, list[Record]]:
     return dict(sorted(groups.items()))
 
 
-def build_leaderboards(records: list[Record], claims: dict | None = None,
+def environments(records: list[Record], device=lambda r: r.env.get("device", "?")) -> list[str]:
+    """The "Environments" section: spec, version, device, threads, torch and commit."""
+    envs = sorted({(r.spec, r.spec_version, device(r), str(r.env.get("threads", "?")),
+                    r.env.get("torch", "?"), str((r.env.get("git") or {}).get("commit", "?"))[:10])
+                   for r in records})
+    return ["## Environments", "",
+            table([list(e[:1]) + [f"v{e[1]}"] + list(e[2:]) for e in envs],
+                  ["Spec", "Version", "Device", "Threads", "torch", "Commit"]), ""]
+
+
+def history(all_records: list[Record], specs: set[str], index: dict | None) -> list[str]:
+    """Every version of the board's specs in the store: why it was bumped, how many results it
+    holds, and whether the code that made them is today's ("current") or not ("stale")."""
+    newest = latest([r for r in all_records if r.spec in specs])
+    by_version: dict[tuple[str, int], list[Record]] = defaultdict(list)
+    for r in newest.values():
+        by_version[(r.spec, r.spec_version)].append(r)
+    rows = []
+    for (spec, version), rs in sorted(by_version.items()):
+        info = (index or {}).get((spec, version)) or {}
+        reason = info.get("history", {}).get(version) or rs[0].version_reason or (
+            "first version" if version == 1 else "—")
+        digests = sorted({r.code_digest or "unrecorded" for r in rs})
+        now = current_code(rs[0], index)
+        state = "current" if digests == [now] else "stale" if now else "—"
+        commits = sorted({str((r.env.get("git") or {}).get("commit") or "?")[:7] for r in rs})
+        rows.append([spec, f"v{version}", reason, len(rs), ", ".join(digests), state, ", ".join(commits)])
+    return ["## History", "",
+            "Every version of these specs in the store (only the newest is shown above). A version "
+            "is bumped, with a reason, whenever results move beyond tolerance: the store refuses to "
+            "re-record a result of the same version that differs. Code: the fingerprint of the "
+            "modules that made the records (`qsrbench.provenance`; comments and docstrings do not "
+            "count); *stale* where today's code differs, which the suites check by recomputing.", "",
+            table(rows, ["Spec", "Version", "Reason", "Results", "Code", "Today's code?", "Commits"]), ""]
+
+
+def build_leaderboards(records: list[Record], specs_index: dict | None = None,
                        plots: dict[str, list[str]] | None = None) -> dict[str, str]:
     """``{file name: markdown}`` for every leaderboard group found in ``records``; ``plots`` maps
     a group to the image files to link from its page."""
     from .nas_board import is_nas_group, nas_board
+    from .sr_board import fp_reference, sr_board
 
     groups = current_groups(records)
-    fp = fp_reference(_current(records))
-    return {f"{g}.md": nas_board(g, rs, claims) if is_nas_group(rs) else
-            _board(g, rs, claims, fp, (plots or {}).get(g)) for g, rs in groups.items()}
+    fp = fp_reference([r for rs in groups.values() for r in rs])
+    out = {}
+    for g, rs in groups.items():
+        if is_nas_group(rs):
+            out[f"{g}.md"] = nas_board(g, rs, records, specs_index)
+        else:
+            out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g))
+    return out
 
 
 def write_leaderboards(boards: dict[str, str], out: Path) -> list[Path]:

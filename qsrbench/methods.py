@@ -13,10 +13,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .bitops import REFERENCE_LR, LayerCost, total_bitops
 from .data.root import data_root_origin
 from .data.sr import LoadedSet
 from .errors import QsrbenchError
 from .evaluate import evaluate_sr
+from .models.weights import file_sha256, weights_path
 from .registry import datasets
 from .spec import MethodParams, SpecBase
 
@@ -45,6 +47,8 @@ class JobResult:
     wall_s: float = 0.0
     forward_s: float | None = None
     data_digest: str | None = None
+    checkpoint_sha256: str | None = None
+    tf32: bool | None = None  # set by the runner: TF32 state during the job
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -98,6 +102,11 @@ class Method:
             return [("model", f"method {cls.name!r} needs a model")]
         return []
 
+    @classmethod
+    def data_sets(cls, spec: SpecBase) -> list[str]:
+        """Every registered data set the method reads for ``spec`` (scored or not)."""
+        return list(spec.datasets)
+
     def jobs(self, spec: SpecBase) -> list[Job]:
         raise NotImplementedError
 
@@ -134,9 +143,19 @@ class SRMethod(Method):
         """The SR model to score at ``scale`` (see :mod:`qsrbench.models` for its interface)."""
         raise NotImplementedError
 
+    def layer_costs(self, spec: SpecBase, scale: int, variant: str | None,
+                    lr_size: tuple[int, int] = REFERENCE_LR) -> list[LayerCost] | None:
+        """Per-layer MACs and bits of the model the job scores, for one ``lr_size`` (h, w) LR
+        input; None when the method does not count them. The one cost function behind the
+        records and ``qsrbench bitops``."""
+        return None
+
     def cost(self, spec: SpecBase, scale: int, variant: str | None) -> tuple[int | None, int | None]:
-        """``(MACs, BitOps)`` of the model for a reference LR input, when the method knows them."""
-        return None, None
+        """``(MACs, BitOps)`` for a :data:`~qsrbench.bitops.REFERENCE_LR` input, when known."""
+        costs = self.layer_costs(spec, scale, variant)
+        if costs is None:
+            return None, None
+        return sum(c.macs for c in costs), total_bitops(costs)
 
     def model_for(self, spec: SpecBase, scale: int, ctx: RunContext, variant: str | None = None) -> nn.Module:
         key = (scale, variant)
@@ -154,7 +173,10 @@ class SRMethod(Method):
         if res.ssim is not None:
             metrics["ssim"] = res.ssim
         per_image = [{"name": s.name, "psnr": s.psnr, "ssim": s.ssim} for s in res.per_image]
+        weights = spec.model.weights if spec.model is not None else None
+        sha = file_sha256(weights_path(weights, ctx.data_root)) if weights else None
         return JobResult(metrics=metrics, per_image=per_image, params=count_params(model),
-                         macs=macs, bitops=bitops, wall_s=res.wall_s, forward_s=res.forward_s, data_digest=data.digest,
+                         macs=macs, bitops=bitops, wall_s=res.wall_s, forward_s=res.forward_s,
+                         data_digest=data.digest, checkpoint_sha256=sha,
                          extra={"lr_sources": res.lr_sources, "images": len(res.per_image),
                                 "device_type": torch.device(ctx.device).type})

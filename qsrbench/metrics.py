@@ -49,17 +49,24 @@ class MetricInfo:
     higher_is_better: bool
     tolerance: float
     description: str
+    two_sided: bool = True  # quality: a change either way beyond tolerance; times: only worse
+
+    @property
+    def gate(self) -> str:
+        return "two-sided" if self.two_sided else "one-sided"
 
 
 METRICS: dict[str, MetricInfo] = {
     "psnr": MetricInfo("psnr", "dB", True, 0.02, "peak signal-to-noise ratio, peak 255"),
     "ssim": MetricInfo("ssim", "1", True, 0.002, "structural similarity (Wang et al. 2004)"),
-    "wall_s": MetricInfo("wall_s", "s", False, float("inf"), "wall-clock time of the evaluation"),
+    "wall_s": MetricInfo("wall_s", "s", False, float("inf"), "wall-clock time of the evaluation",
+                         two_sided=False),
     "top1": MetricInfo("top1", "%", True, 0.5, "top-1 test accuracy of the final network"),
     "error": MetricInfo("error", "%", False, 0.5, "top-1 test error of the final network (papers' tables)"),
-    "search_s": MetricInfo("search_s", "s", False, float("inf"), "wall-clock time of the architecture search"),
+    "search_s": MetricInfo("search_s", "s", False, float("inf"),
+                           "wall-clock time of the architecture search", two_sided=False),
     "search_gpu_days": MetricInfo("search_gpu_days", "GPU-days", False, float("inf"),
-                                  "search cost as the papers report it"),
+                                  "search cost as the papers report it", two_sided=False),
 }
 
 

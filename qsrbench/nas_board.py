@@ -1,94 +1,207 @@
 """The NAS leaderboard page (``leaderboards/nas_cifar10.md``): one row per spec, seeds aggregated.
 
-Columns: method, tier, top-1 test accuracy (mean ± sample std over the seeds run), seeds,
-params and MACs of the final network (32x32 input), search wall-clock seconds (mean), its ratio
-to DARTS's search time in the same tier on the same device (the side-by-side comparison the
-papers make in GPU-days), forward/backward passes, device and data variant. A second table lists
-the papers' claims (``expected`` of the specs, usually the ``full`` tier) with the ratio of their
-search costs to DARTS's claim.
+* Rows: top-1 test accuracy over the seeds (mean, sample std, Student-t interval), params and
+  MACs of the final network (32x32 input), search seconds, and the ratio of the search time to
+  DARTS's in the same tier on the same device with its interval (:mod:`qsrbench.stats`). Within a
+  tier, methods whose accuracy intervals overlap are listed as *not distinguishable*.
+* Published claims (the specs' ``expected``, usually the ``full`` tier) with the papers' ±,
+  checked against full-tier records when they exist.
+* Search cost: a paper's GPU-days are only comparable to DARTS's on the same GPU, so the claim is
+  turned into a ratio to DARTS's claim and compared with the measured ratio of every tier where
+  DARTS ran on the same device, within a stated band (``COST_BAND``); "not comparable" otherwise.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 
-from tabulate import tabulate
-
-from .leaderboard import environments, human
+from .claims import check_claims
+from .leaderboard import environments, history, human, table
+from .stats import LEVEL, Interval, overlap, ratio_interval, t_interval
 from .store import Record
 
-__all__ = ["is_nas_group", "nas_board"]
+__all__ = ["is_nas_group", "nas_board", "COST_BAND", "cost_rows", "tier_rows"]
 
 VARIANTS = {"jpeg75": "CIFAR-10 JPEG q75 copy (lossy; accuracies differ slightly from the original)",
             "original": "CIFAR-10 (original binary release)"}
+COST_BAND = 2.0  # a measured cost ratio within x1/2 .. x2 of the claimed ratio agrees
+TIER_ORDER = {"smoke": 0, "small": 1, "full": 2}
+BASELINE = "darts"  # the papers state search costs against DARTS (first order)
 
 
 def is_nas_group(records: list[Record]) -> bool:
     return bool(records) and all("top1" in r.metrics for r in records)
 
 
-def _fmt(n: float | None, digits: int = 2) -> str:
-    return "—" if n is None else f"{n:.{digits}f}"
+def _device(r: Record) -> str:
+    return r.extra.get("device", r.env.get("device", "?"))
 
 
-def nas_board(group: str, records: list[Record], claims: dict | None) -> str:
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _ci(i: Interval, digits: int = 2) -> str:
+    if math.isinf(i.low):
+        return "— (one seed)"
+    return f"[{i.low:.{digits}f}, {i.high:.{digits}f}]"
+
+
+def tier_rows(records: list[Record]) -> list[dict]:
+    """One dict per (tier, spec, version): its records, device, accuracy and search-time stats."""
     by_spec: dict[tuple, list[Record]] = defaultdict(list)
     for r in records:
         by_spec[(r.tier, r.spec, r.spec_version)].append(r)
-    rows, search = [], {}
+    rows = []
     for (tier, spec, version), rs in by_spec.items():
-        device = rs[0].extra.get("device", rs[0].env.get("device", "?"))
-        t = statistics.fmean(r.metrics["search_s"] for r in rs if "search_s" in r.metrics)
-        search[(tier, device, rs[0].method)] = t
-        rows.append((tier, spec, version, rs, device, t))
-    table = []
-    order = {"smoke": 0, "small": 1, "full": 2}
-    for tier, spec, version, rs, device, t in sorted(rows, key=lambda x: (order.get(x[0], 3), x[1])):
-        accs = [r.metrics["top1"] for r in rs]
-        acc = f"{statistics.fmean(accs):.2f}" + (f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else "")
-        darts = search.get((tier, device, "darts"))
-        ratio = f"{t / darts:.3f}" if darts else "—"
-        first = rs[0]
+        rs = sorted(rs, key=lambda r: r.variant or "")
+        rows.append({"tier": tier, "spec": spec, "version": version, "records": rs,
+                     "method": rs[0].method, "device": _device(rs[0]),
+                     "acc": t_interval([r.metrics["top1"] for r in rs]),
+                     "search": [r.metrics["search_s"] for r in rs if "search_s" in r.metrics]})
+    for row in rows:
+        base = next((b for b in rows if b["tier"] == row["tier"] and b["device"] == row["device"]
+                     and b["method"] == BASELINE), None)
+        row["ratio"] = (ratio_interval(row["search"], base["search"])
+                        if base and row["search"] and base["search"] else None)
+        row["same"] = sorted(o["method"] for o in rows if o is not row and o["tier"] == row["tier"]
+                             and overlap(o["acc"], row["acc"]))
+    return sorted(rows, key=lambda x: (TIER_ORDER.get(x["tier"], 3), x["spec"]))
+
+
+def _results_table(rows: list[dict]) -> list[str]:
+    out = []
+    for x in rows:
+        first, acc = x["records"][0], x["acc"]
+        accs = [r.metrics["top1"] for r in x["records"]]
+        std = f" ± {statistics.stdev(accs):.2f}" if len(accs) > 1 else ""
+        ratio = "—" if x["ratio"] is None else (
+            f"{x['ratio'].estimate:.3f}" + ("" if math.isinf(x["ratio"].low) else
+                                             f" [{x['ratio'].low:.3f}, {x['ratio'].high:.3f}]"))
         passes = f"{first.extra.get('forward_passes', '?')}/{first.extra.get('backward_passes', '?')}"
-        table.append([first.method, tier, f"{spec} v{version}", acc, len(rs), human(first.params),
-                      human(first.macs), _fmt(t, 1), ratio, passes, device,
-                      first.extra.get("data_variant", "?"),
-                      f"{first.extra.get('search_images', '?')}/{first.extra.get('final_train_images', '?')}"
-                      f"/{first.extra.get('test_images', '?')}"])
+        images = (f"{first.extra.get('search_images', '?')}/{first.extra.get('final_train_images', '?')}"
+                  f"/{first.extra.get('test_images', '?')}")
+        search = sum(x["search"]) / len(x["search"]) if x["search"] else None
+        out.append([first.method, x["tier"], f"{x['spec']} v{x['version']}", f"{acc.estimate:.2f}{std}",
+                    _ci(acc), len(x["records"]), ", ".join(x["same"]) or "—", human(first.params),
+                    human(first.macs), _fmt(search, 1), ratio, passes, x["device"],
+                    first.extra.get("data_variant", "?"), images])
+    return [table(out, ["Method", "Tier", "Spec", "Top-1 % ↑ (mean ± std)", f"{LEVEL:.0%} CI", "Seeds",
+                        "Not distinguishable from", "Params", "MACs", "Search s ↓",
+                        f"× {BASELINE.upper()} [{LEVEL:.0%} CI]", "Passes", "Device", "Data", "Images"]), ""]
+
+
+def _published(index: dict | None, group: str) -> list[dict]:
+    out = []
+    for (spec, version), info in sorted((index or {}).items()):
+        if info.get("leaderboard") != group:
+            continue
+        for claims in info["claims"].values():
+            for c in claims:
+                if c.get("kind") == "published":
+                    out.append({**c, "spec": spec, "version": version, "method": info["method"]})
+    return out
+
+
+def cost_rows(rows: list[dict], published: list[dict]) -> list[list[str]]:
+    """Claimed cost ratio to DARTS vs the measured ratio in each tier (same device only)."""
+    def per_run(p: dict) -> float | None:  # a published cost can cover several searches
+        cost = p["metrics"].get("search_gpu_days")
+        return None if cost is None else cost / p.get("covers_runs", 1)
+
+    base_claim = next((per_run(p) for p in published if p["method"] == BASELINE and per_run(p)), None)
+    out = []
+    for p in sorted(published, key=lambda p: p["method"]):
+        cost = per_run(p)
+        if cost is None or p["method"] == BASELINE or not base_claim:
+            continue
+        claimed = cost / base_claim
+        mine = [x for x in rows if x["method"] == p["method"]]
+        if not mine:
+            out.append([p["method"], f"{cost:g}", f"{claimed:.3f}", "—", "—", "—", "—", "no record"])
+        for x in mine:
+            r = x["ratio"]
+            if r is None:
+                status = f"not comparable: no {BASELINE} search on {x['device']} in the {x['tier']} tier"
+                out.append([p["method"], f"{cost:g}", f"{claimed:.3f}", x["tier"], x["device"], "—", "—", status])
+                continue
+            factor = r.estimate / claimed
+            within = 1 / COST_BAND <= factor <= COST_BAND
+            status = "within band" if within else "outside band"
+            out.append([p["method"], f"{cost:g}", f"{claimed:.3f}", x["tier"], x["device"],
+                        r.fmt(3) if not math.isinf(r.low) else f"{r.estimate:.3f}", f"×{factor:.2f}", status])
+    return out
+
+
+def _claims_section(records: list[Record], index: dict | None, group: str, rows: list[dict]) -> list[str]:
+    published = _published(index, group)
+    if not published:
+        return []
+    ptable = []
+    for p in sorted(published, key=lambda p: (p["method"], p["spec"])):
+        m, pm = p["metrics"], p.get("plus_minus", {})
+        err = _fmt(m.get("error")) + (f" ± {pm['error']:g}" if "error" in pm else "")
+        mine = [r for r in records if (r.spec, r.spec_version) == (p["spec"], p["version"])]
+        checks = [c for r in mine for c in check_claims(r, [p]) if c.metric == "error"]
+        if mine:
+            meas = t_interval([r.metrics["error"] for r in mine])
+            band = pm.get("error", 0.0)
+            agree = overlap(meas, Interval(m["error"], m["error"] - band, m["error"] + band, 0))
+            status = (f"{meas.estimate:.2f} {_ci(meas)}; "
+                      + ("reproduced" if all(c.reproduced for c in checks) else "NOT reproduced")
+                      + ("; intervals overlap" if agree else "; intervals apart"))
+        else:
+            status = "not run (full tier)"
+        note = f"; note: {p['note']}" if p.get("note") else ""
+        ptable.append([p["method"], p["spec"], err, _fmt(m.get("search_gpu_days"), 4), status,
+                       f"{p['source']}; {p['table']}; read from {p['read_from']}{note}"])
+    lines = ["## Published claims", "",
+             "The papers' CIFAR-10 test error (%, ± as published: the spread over their runs, see each "
+             "note for what was repeated) and search cost (GPU-days on each paper's own GPU), with the "
+             "full-tier measurement where one exists (mean over seeds, t interval, and whether it is "
+             "within tolerance).", "",
+             table(ptable, ["Method", "Spec", "Error % ↓", "GPU-days ↓", "Measured (full tier)", "Source"]), ""]
+    costs = cost_rows(rows, published)
+    if costs:
+        lines += ["## Search cost against the claims", "",
+                  f"GPU-days differ between the papers' GPUs, so each claim (per search: a published cost "
+                  f"that covers several searches is divided by their number) is compared as a ratio to "
+                  f"{BASELINE.upper()}'s claim, against the measured ratio of search times to "
+                  f"{BASELINE.upper()} in the same tier on the same device. Band: the measured ratio "
+                  f"within ×1/{COST_BAND:g} to ×{COST_BAND:g} of the claimed one. Tiers other than "
+                  "`full` change batch sizes, images and epochs, so a ratio outside the band there "
+                  "says how the method's speed-up behaves at that size, not that the paper is wrong.", "",
+                  table(costs, ["Method", "Claimed GPU-days", f"Claimed × {BASELINE.upper()}", "Tier", "Device",
+                                f"Measured × {BASELINE.upper()} [{LEVEL:.0%} CI]", "Measured / claimed", "Status"]), ""]
+    return lines
+
+
+HOW_TO_READ = [
+    "## How to read these numbers", "",
+    f"- Top-1: test accuracy (%) of the derived genotype's network after the spec's final training; "
+    f"mean ± sample std over seeds and the {LEVEL:.0%} Student-t interval of the mean.",
+    "- Not distinguishable from: methods of the same tier whose accuracy intervals overlap this "
+    "row's; such rows do not show that one method finds better architectures than the other.",
+    f"- × {BASELINE.upper()}: mean search time over the mean of {BASELINE.upper()}'s in the same tier "
+    f"on the same device, with a {LEVEL:.0%} interval (delta method on the log ratio, Welch df).",
+    "- Passes: supernet forward/backward calls. Images: search / final-training / test images.", ""]
+
+
+def nas_board(group: str, records: list[Record], all_records: list[Record], index: dict | None) -> str:
+    rows = tier_rows(records)
     variants = sorted({r.extra.get("data_variant", "?") for r in records})
     lines = ["# NAS on CIFAR-10 leaderboard", "",
-             "Generated by `qsrbench leaderboard` from the results store; do not edit by hand.",
-             "Top-1: test accuracy (%) of the derived genotype's network after the spec's final training "
-             "(mean ± sample std over seeds). Search s: wall-clock seconds of the search; × DARTS: ratio "
-             "to the DARTS search of the same tier on the same device. Passes: supernet forward/backward "
-             "calls. Images: search / final-training / test images.", ""]
+             "Generated by `qsrbench leaderboard` from the results store; do not edit by hand.", ""]
+    lines += HOW_TO_READ
     lines += [f"Data: {VARIANTS.get(v, v)}." for v in variants] + [""]
     if all(r.extra.get("device_type", "cpu") == "cpu" for r in records):
         lines += ["All rows ran on a CPU: the `small` tier here is CPU-sized (a proxy search and a "
                   "short final training, so accuracies are far below the papers'); the GPU small tier "
                   "(`*-small-gpu` specs) is ready for a CUDA device and not yet recorded.", ""]
-    lines += [tabulate(table, headers=["Method", "Tier", "Spec", "Top-1 % ↑", "Seeds", "Params", "MACs",
-                                       "Search s ↓", "× DARTS", "Passes", "Device", "Data", "Images"],
-                       tablefmt="github", disable_numparse=True), ""]
-    published = []
-    for (spec, version), entries in sorted((claims or {}).items()):
-        for (dataset, _), e in entries.items():
-            if e.get("leaderboard") != group:
-                continue
-            published.append((e.get("method"), spec, dataset, e["metrics"], e["source"]))
-    if published:
-        darts_cost = next((p[3].get("search_gpu_days") for p in published if p[0] == "darts"), None)
-        ptable = []
-        for method, spec, dataset, m, source in sorted(published, key=lambda p: (p[0] or "", p[1])):
-            cost = m.get("search_gpu_days")
-            ratio = f"{cost / darts_cost:.3f}" if cost is not None and darts_cost else "—"
-            ptable.append([method, spec, dataset, _fmt(m.get("error")), _fmt(cost, 4), ratio, source])
-        lines += ["## Published claims (full tier)", "",
-                  "The papers' CIFAR-10 test error (%) and search cost (GPU-days, each paper's own GPU); "
-                  "× DARTS: ratio of the claimed search cost to DARTS's claim.", "",
-                  tabulate(ptable, headers=["Method", "Spec", "Dataset", "Error % ↓", "GPU-days ↓",
-                                            "× DARTS", "Source"], tablefmt="github",
-                           disable_numparse=True), ""]
-    lines += environments(records, lambda r: r.extra.get("device", r.env.get("device", "?")))
+    lines += _results_table(rows)
+    lines += _claims_section(records, index, group, rows)
+    lines += history(all_records, {r.spec for r in records}, index)
+    lines += environments(records, _device)
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """PSNR-vs-BitOps plots of quantized results (matplotlib, Agg backend, PNG).
 
 One figure per scale for a leaderboard group (``<group>_psnr_vs_bitops_x<s>.png``): for each
-checkpoint, its full-precision point (32/32 bits, method ``fp``) and, per weight/activation
+checkpoint, its full-precision point (the 32/32-bit record of the same weights) and, per weight/activation
 bit-width, the best variant's PSNR on the reference set (Set5 by default: every spec evaluates
 it), joined by a line in decreasing BitOps. BitOps are those of the records (a 320x180 LR
 input, :mod:`qsrbench.bitops`), on a log axis. PSNR in dB, Y channel, the records' protocol.
@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from .leaderboard import _quantized, current_groups
+from .leaderboard import current_groups, quantized
 from .store import Record
 
-__all__ = ["psnr_vs_bitops_points", "write_psnr_vs_bitops", "plot_links"]
+__all__ = ["psnr_vs_bitops_points", "render_psnr_vs_bitops", "write_psnr_vs_bitops", "plot_links",
+           "PLOTTED_GROUPS"]
 
 PLOTTED_GROUPS = ("ptq",)
 
@@ -24,13 +25,13 @@ def psnr_vs_bitops_points(records: list[Record], group: str, dataset: str = "Set
                           ) -> dict[int, dict[str, list[tuple[int, float, str]]]]:
     """``{scale: {model: [(bitops, psnr, "W/A"), ...]}}``, best variant per bit-width, FP included."""
     groups = current_groups(records)
-    quantized = [r for r in groups.get(group, []) if _quantized(r) and r.dataset == dataset
-                 and r.bitops and "psnr" in r.metrics]
-    models = {(r.model, r.scale) for r in quantized}
-    fp = [r for rs in groups.values() for r in rs if r.method == "fp" and r.dataset == dataset
-          and (r.model, r.scale) in models and r.bitops and "psnr" in r.metrics]
+    low_bit = [r for r in groups.get(group, []) if quantized(r) and r.dataset == dataset
+               and r.bitops and "psnr" in r.metrics]
+    models = {(r.model, r.scale) for r in low_bit}
+    fp = [r for rs in groups.values() for r in rs if not quantized(r) and r.checkpoint_sha256
+          and r.dataset == dataset and (r.model, r.scale) in models and r.bitops and "psnr" in r.metrics]
     best: dict[tuple, Record] = {}
-    for r in quantized + fp:
+    for r in low_bit + fp:
         key = (r.scale, r.model, r.bits.get("weight"), r.bits.get("activation"))
         if key not in best or r.metrics["psnr"] > best[key].metrics["psnr"]:
             best[key] = r
@@ -40,15 +41,19 @@ def psnr_vs_bitops_points(records: list[Record], group: str, dataset: str = "Set
     return {s: dict(m) for s, m in sorted(out.items())}
 
 
-def write_psnr_vs_bitops(records: list[Record], out: Path, group: str = "ptq",
-                         dataset: str = "Set5") -> list[Path]:
-    """Write one PNG per scale; returns the paths (none when the group has no quantized rows)."""
+def render_psnr_vs_bitops(records: list[Record], group: str = "ptq",
+                          dataset: str = "Set5") -> dict[str, bytes]:
+    """``{png name: bytes}``, one figure per scale (none when the group has no quantized rows).
+    The bytes are deterministic for the same records and matplotlib version: no timestamp or
+    software tag is written, so ``qsrbench leaderboard --check`` can compare them."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    written = []
+    out = {}
     for scale, models in psnr_vs_bitops_points(records, group, dataset).items():
         fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
         for model, pts in sorted(models.items()):
@@ -63,10 +68,21 @@ def write_psnr_vs_bitops(records: list[Record], out: Path, group: str = "ptq",
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        path = Path(out) / _name(group, scale)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, metadata={"Software": None})
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", metadata={"Software": None})
         plt.close(fig)
+        out[_name(group, scale)] = buf.getvalue()
+    return out
+
+
+def write_psnr_vs_bitops(records: list[Record], out: Path, group: str = "ptq",
+                         dataset: str = "Set5") -> list[Path]:
+    """Write one PNG per scale; returns the paths (none when the group has no quantized rows)."""
+    written = []
+    for name, data in render_psnr_vs_bitops(records, group, dataset).items():
+        path = Path(out) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
         written.append(path)
     return written
 

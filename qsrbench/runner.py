@@ -11,10 +11,11 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .env import fingerprint, strict_fp32
+from .env import fingerprint, strict_fp32, tf32_enabled
 from .errors import DataError, SpecError
 from .methods import Job, JobResult, RunContext
 from .registry import methods
+from .provenance import code_fingerprint, roots_for
 from .spec import SpecBase, spec_hash
 from .store import Record, ResultStore, record_key
 
@@ -28,13 +29,6 @@ class RunSummary:
     recorded: list[Record] = field(default_factory=list)
     skipped: list[tuple] = field(default_factory=list)
     unavailable: list[tuple[str, str]] = field(default_factory=list)  # (dataset, reason)
-
-
-def _expected_for(spec: SpecBase, dataset: str, scale: int | None) -> dict | None:
-    for exp in spec.expected:
-        if exp.dataset == dataset and exp.scale == scale:
-            return {"metrics": dict(exp.metrics), "source": exp.source}
-    return None
 
 
 def check_store(spec: SpecBase, store: ResultStore) -> set[tuple]:
@@ -56,8 +50,12 @@ def job_key(spec: SpecBase, job: Job) -> tuple:
                       job.scale, spec.seed, job.variant)
 
 
-def make_record(spec: SpecBase, job: Job, res: JobResult, env: dict) -> Record:
-    """The store record of one finished job, stamped with the spec and the environment."""
+def make_record(spec: SpecBase, job: Job, res: JobResult, env: dict, code: dict | None = None) -> Record:
+    """The store record of one finished job, stamped with the spec, the code that ran
+    (:func:`qsrbench.provenance.code_fingerprint`, computed here when not given) and the
+    environment (with the TF32 state the job ran under, read back from torch)."""
+    if code is None:
+        code = code_fingerprint(roots_for(spec))
     return Record(
         spec=spec.name, spec_version=spec.version, spec_hash=spec_hash(spec), spec_file=spec.source,
         leaderboard=spec.leaderboard, tier=spec.tier, method=spec.method.name,
@@ -65,11 +63,12 @@ def make_record(spec: SpecBase, job: Job, res: JobResult, env: dict) -> Record:
         seed=spec.seed, variant=job.variant,
         protocol=spec.protocol.model_dump(mode="json"),
         metrics={k: v for k, v in res.metrics.items() if k in spec.metrics},
-        metric_info={m: dict(zip(("unit", "direction", "tolerance"), spec.metric(m)))
-                     for m in spec.metrics},
-        expected=_expected_for(spec, job.dataset, job.scale),
+        metric_info={m: spec.metric_info(m) for m in spec.metrics},
+        claims=[c.model_dump(mode="json") for c in spec.claims_for(job.dataset, job.scale)],
         per_image=res.per_image, params=res.params, macs=res.macs, bitops=res.bitops,
-        wall_s=res.wall_s, forward_s=res.forward_s, data_digest=res.data_digest, env=env,
+        wall_s=res.wall_s, forward_s=res.forward_s, data_digest=res.data_digest,
+        checkpoint_sha256=res.checkpoint_sha256, code=code, version_reason=spec.version_reason(),
+        env={**env, "tf32": res.tf32},
         timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds"),
         extra=res.extra)
 
@@ -84,7 +83,9 @@ def execute(method, spec: SpecBase, job: Job, ctx: RunContext) -> JobResult:
     """Run one job in strict FP32 (:func:`qsrbench.env.strict_fp32`); ``run`` and ``sweep`` both
     go through here."""
     with strict_fp32():
-        return method.run_job(spec, job, ctx)
+        res = method.run_job(spec, job, ctx)
+        res.tf32 = tf32_enabled()  # what the job ran under, read back from torch
+    return res
 
 
 def describe(record: Record) -> str:
@@ -101,6 +102,7 @@ def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool
     method = methods.get(spec.method.name)()
     done = check_store(spec, store)
     env = fingerprint(ctx.device)
+    code = code_fingerprint(roots_for(spec))
     summary = RunSummary(spec)
     missing_sets: dict[str, str] = {}
     for job in method.jobs(spec):
@@ -119,7 +121,7 @@ def run_spec(spec: SpecBase, store: ResultStore, ctx: RunContext, *, force: bool
             summary.unavailable.append((job.dataset, str(exc)))
             log(f"skipped {job.dataset}: {exc}")
             continue
-        record = make_record(spec, job, res, env)
+        record = make_record(spec, job, res, env, code)
         store.append(record)
         summary.recorded.append(record)
         log(describe(record))

@@ -21,14 +21,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model,
+                      model_validator)
 
 from .errors import QsrbenchError, SpecError
 from .metrics import METRICS
 from .registry import datasets, methods, models
 
 __all__ = ["Strict", "MethodParams", "ModelRef", "Bits", "Protocol", "MetricSpec", "Expected",
-           "Budget", "SpecBase", "spec_model", "load_spec", "parse_spec", "spec_hash",
+           "PublishedClaim", "ReferenceMeasurement", "VersionNote", "Budget", "SpecBase", "spec_model", "load_spec", "parse_spec", "spec_hash",
            "discover_specs", "json_schema"]
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
@@ -96,14 +97,66 @@ class MetricSpec(Strict):
     tolerance: Annotated[float, Field(ge=0)] | None = None
 
 
-class Expected(Strict):
-    """A claimed result, e.g. a paper's table entry, for one data set and scale (no scale for
-    classification/NAS specs)."""
+class _Claim(Strict):
+    """A number a spec expects for one data set and scale (no scale for classification/NAS specs)."""
 
-    dataset: str
-    scale: int | None = None
-    metrics: dict[str, float] = Field(min_length=1)
-    source: str = Field(min_length=1, description="where the number was published")
+    dataset: str = Field(description="data set the number is for")
+    scale: int | None = Field(None, description="SR scale; omitted for NAS/classification specs")
+    metrics: dict[str, float] = Field(min_length=1, description="metric name -> expected value")
+    note: str = Field("", description="anything a reader needs to interpret the number")
+
+
+class PublishedClaim(_Claim):
+    """A number the method's authors published (``kind = "published"``): the claim under test.
+
+    ``expect`` records whether this project's measurement reproduces it within tolerance; the
+    suites fail when that changes either way, and a claim that does not reproduce carries the
+    ``finding`` that explains it. The leaderboards compute the status from the records, never
+    from this field."""
+
+    kind: Literal["published"]
+    source: str = Field(min_length=1, description="the publication: authors, title, venue, year")
+    table: str = Field(min_length=1, description="the table, figure or log that holds the number")
+    page: Annotated[int, Field(ge=1)] | None = Field(None, description="page of the table, if known")
+    read_from: str = Field(min_length=1, description=(
+        "where this project read the number: the paper, the authors' repository file (path@commit) "
+        "or a third-party table that quotes it"))
+    plus_minus: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=dict, description="the publication's ± (spread over runs) per metric")
+    covers_runs: Annotated[int, Field(ge=1)] = Field(
+        1, description="how many runs a published cost covers (DARTS's 1.5 GPU-days are 4 searches)")
+    expect: Literal["reproduced", "not-reproduced"] = Field(
+        "reproduced", description="whether the shipped model reproduces it (checked by the suites)")
+    finding: str = Field("", description="why a claim does not reproduce (required then)")
+
+    @model_validator(mode="after")
+    def _finding(self) -> "PublishedClaim":
+        if self.expect == "not-reproduced" and not self.finding.strip():
+            raise ValueError("a claim expected not to reproduce needs a 'finding' that says why")
+        return self
+
+
+class ReferenceMeasurement(_Claim):
+    """A measurement to hold the harness to (``kind = "reference"``), not a published claim:
+    e.g. an earlier, independent measurement of a shipped checkpoint that no paper describes."""
+
+    kind: Literal["reference"]
+    measured_by: str = Field(min_length=1, description="who measured it (and where it is recorded)")
+    how: str = Field(min_length=1, description="how: implementation, protocol, inputs")
+
+    @property
+    def source(self) -> str:
+        return self.measured_by
+
+
+Expected = Annotated[Union[PublishedClaim, ReferenceMeasurement], Field(discriminator="kind")]  # noqa: UP007
+
+
+class VersionNote(Strict):
+    """Why a spec's version was bumped: shown in the leaderboards' history."""
+
+    version: int = Field(ge=2, description="the version this note introduces")
+    reason: str = Field(min_length=1, description="one line: what changed and why results moved")
 
 
 class Budget(Strict):
@@ -132,6 +185,7 @@ class SpecBase(Strict):
     protocol: Protocol = Protocol()
     metrics: dict[str, MetricSpec] = Field(default_factory=_default_metrics)
     expected: list[Expected] = []
+    history: list[VersionNote] = []
     budget: Budget = Budget()
     seed: int = 0
 
@@ -142,12 +196,25 @@ class SpecBase(Strict):
         """The file the spec was read from."""
         return self._source
 
+    def version_reason(self) -> str | None:
+        """The history note of the current version (None for version 1)."""
+        return next((h.reason for h in self.history if h.version == self.version), None)
+
     def metric(self, name: str) -> tuple[str, str, float]:
         """``(unit, direction, tolerance)`` of a metric, defaults filled in."""
         info, given = METRICS[name], self.metrics[name]
         direction = given.direction or ("higher" if info.higher_is_better else "lower")
         tol = info.tolerance if given.tolerance is None else given.tolerance
         return given.unit or info.unit, direction, tol
+
+    def metric_info(self, name: str) -> dict[str, Any]:
+        """What a record stores of a metric: unit, direction, tolerance and gate."""
+        unit, direction, tol = self.metric(name)
+        return {"unit": unit, "direction": direction, "tolerance": tol, "gate": METRICS[name].gate}
+
+    def claims_for(self, dataset: str, scale: int | None) -> list[Expected]:
+        """The ``expected`` entries (published claims and reference measurements) of one job."""
+        return [e for e in self.expected if (e.dataset, e.scale) == (dataset, scale)]
 
 
 @lru_cache(maxsize=8)
@@ -172,10 +239,15 @@ def json_schema() -> dict[str, Any]:
     return spec_model().model_json_schema()
 
 
+CLAIM_KINDS = ("published", "reference")
+
+
 def _loc(parts: tuple[Any, ...], method_name: str | None) -> str:
     parts = list(parts)
     if len(parts) > 1 and parts[0] == "method" and parts[1] == method_name:
         del parts[1]  # the union's tag is noise in a path
+    if len(parts) > 2 and parts[0] == "expected" and parts[2] in CLAIM_KINDS:
+        del parts[2]
     return ".".join(str(p) for p in parts) or "<top level>"
 
 
@@ -190,6 +262,9 @@ def _allowed_fields(parts: tuple[Any, ...], method_name: str | None) -> list[str
                 model = methods.get(method_name).Params
             except QsrbenchError:
                 return []
+            continue
+        if part == "expected" or (model is _Claim and part in CLAIM_KINDS):
+            model = {"published": PublishedClaim, "reference": ReferenceMeasurement}.get(part, _Claim)
             continue
         field = model.model_fields.get(part) if isinstance(part, str) else None
         ann = getattr(field, "annotation", None)
@@ -208,6 +283,11 @@ def _format_error(err: dict[str, Any], method_name: str | None) -> str:
         return f"{loc}: unknown field" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
     if err["type"] == "missing":
         return f"{loc}: required field is missing"
+    if err["type"] in ("union_tag_not_found", "union_tag_invalid") and loc.startswith("expected."):
+        got = (err.get("input") or {}).get("kind") if isinstance(err.get("input"), dict) else None
+        what = "is missing" if got is None else f"is {got!r}"
+        return (f"{loc}.kind: {what}; say whether the number is 'published' (by the method's "
+                "authors: source, table, read_from) or a 'reference' measurement (measured_by, how)")
     got = err.get("input")
     shown = "" if isinstance(got, dict) else f" (got {got!r})"
     return f"{loc}: {err['msg']}{shown}"
@@ -271,9 +351,19 @@ def _semantic_problems(spec: SpecBase) -> list[str]:
             if metric not in spec.metrics:
                 problems.append(f"expected.{i}.metrics.{metric}: not a metric of this spec "
                                 f"({', '.join(spec.metrics)})")
-        if (exp.dataset, exp.scale) in seen:
-            problems.append(f"expected.{i}: a second entry for {exp.dataset} x{exp.scale}")
-        seen.add((exp.dataset, exp.scale))
+        if (exp.dataset, exp.scale, exp.kind) in seen:
+            problems.append(f"expected.{i}: a second {exp.kind} entry for {exp.dataset}"
+                            + (f" x{exp.scale}" if exp.scale else ""))
+        seen.add((exp.dataset, exp.scale, exp.kind))
+    versions = [h.version for h in spec.history]
+    for i, h in enumerate(spec.history):
+        if h.version > spec.version:
+            problems.append(f"history.{i}.version: {h.version} is above the spec's version {spec.version}")
+    if len(set(versions)) != len(versions):
+        problems.append(f"history: more than one note for a version ({versions})")
+    if spec.version > 1 and spec.version not in versions:
+        problems.append(f"history: version {spec.version} needs a note saying why it was bumped "
+                        f"([[history]] version = {spec.version}, reason = \"...\")")
     problems += [f"{loc}: {msg}" for loc, msg in method_cls.check_spec(spec)]
     return problems
 
@@ -328,7 +418,7 @@ def discover_specs(paths: list[str | Path] | None = None, default: str | Path = 
 
 # Fields that choose which jobs run or how they are labelled, not how a job is computed: adding a
 # scale or a data set, or correcting a claim, needs no version bump.
-UNHASHED = {"description", "expected", "datasets", "scales", "tier", "leaderboard"}
+UNHASHED = {"description", "expected", "datasets", "scales", "tier", "leaderboard", "history"}
 
 
 def spec_hash(spec: SpecBase) -> str:

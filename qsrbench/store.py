@@ -19,26 +19,45 @@ from typing import Any, Iterator
 
 from pydantic import field_validator, BaseModel, ConfigDict, ValidationError
 
-from .errors import StoreError
+from .errors import RebaselineError, StoreError
 
-__all__ = ["MetricInfoRecord", "Record", "record_key", "ResultStore", "load_records", "latest"]
+__all__ = ["MetricInfoRecord", "Record", "record_key", "ResultStore", "load_records", "latest",
+           "RebaselineError"]
 
 SCHEMA_VERSION = 1
 
 
 class MetricInfoRecord(BaseModel):
-    """A metric's unit, direction and tolerance as stored; an unbounded tolerance (inf, e.g.
-    timings) is written as JSON ``null`` and read back as inf."""
+    """A metric's unit, direction, tolerance and gate as stored; an unbounded tolerance (inf,
+    e.g. timings) is written as JSON ``null`` and read back as inf.
+
+    ``gate``: "two-sided" (quality metrics: a change beyond the tolerance either way is a
+    change of result) or "one-sided" (times: only the worse direction counts). Records made
+    before the field existed take two-sided for a finite tolerance."""
 
     model_config = ConfigDict(extra="forbid")
     unit: str
     direction: str
     tolerance: float
+    gate: str | None = None
 
     @field_validator("tolerance", mode="before")
     @classmethod
     def _unbounded(cls, v):
         return float("inf") if v is None else v
+
+    @property
+    def two_sided(self) -> bool:
+        return self.gate == "two-sided" if self.gate else self.tolerance != float("inf")
+
+    def verdict(self, base: float, head: float) -> str:
+        """"ok", "improved", "regressed" or "changed" (two-sided gate, better beyond tolerance)."""
+        gain = (head - base) if self.direction == "higher" else (base - head)
+        if gain < -self.tolerance - 1e-12:
+            return "regressed"
+        if gain > self.tolerance + 1e-12:
+            return "changed" if self.two_sided else "improved"
+        return "ok"
 
 
 class Record(BaseModel):
@@ -63,7 +82,8 @@ class Record(BaseModel):
     protocol: dict[str, Any] = {}
     metrics: dict[str, float]
     metric_info: dict[str, MetricInfoRecord]
-    expected: dict[str, Any] | None = None
+    claims: list[dict[str, Any]] = []  # the spec's [[expected]] entries for this job, as they were
+    expected: dict[str, Any] | None = None  # the single claim of records made before `claims`
     per_image: list[dict[str, Any]] = []
     params: int | None = None
     macs: int | None = None
@@ -71,9 +91,16 @@ class Record(BaseModel):
     wall_s: float
     forward_s: float | None = None
     data_digest: str | None = None
+    checkpoint_sha256: str | None = None  # the weights file the model was loaded from
+    code: dict[str, Any] | None = None  # qsrbench.provenance.code_fingerprint of the code that ran
+    version_reason: str | None = None  # the spec's [[history]] note for this version
     env: dict[str, Any]
     timestamp: str
     extra: dict[str, Any] = {}
+
+    @property
+    def code_digest(self) -> str | None:
+        return (self.code or {}).get("digest")
 
     def key(self) -> tuple:
         """Identity of a result: same key, same measurement (a newer record supersedes)."""
@@ -166,12 +193,17 @@ class ResultStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def append(self, record: Record) -> None:
-        """Append ``record`` atomically (one write, fsync), keeping everything already there."""
+        """Append ``record`` atomically (one write, fsync), keeping everything already there.
+
+        A record for a key the store already holds (``--force``) must agree with every earlier
+        record of that key within each two-sided metric's tolerance: results of one spec
+        version never move silently. Otherwise :class:`RebaselineError`, and nothing is written."""
         data = (record.model_dump_json() + "\n").encode()
         path = self.file_for(record.spec)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with self._locked():
+                self._check_rebaseline(path, record)
                 self._set_aside_torn_tail(path)
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 try:
@@ -183,6 +215,31 @@ class ResultStore:
                     os.close(fd)
         except OSError as exc:
             raise StoreError(f"cannot append to {path}: {exc.strerror or exc}") from None
+
+    @staticmethod
+    def _check_rebaseline(path: Path, record: Record) -> None:
+        if not path.exists():
+            return
+        key = record.key()
+        moved = []
+        for old in (r for r in _read_file(path) if r.key() == key):
+            for metric, value in record.metrics.items():
+                info = record.metric_info.get(metric)
+                if info is None or metric not in old.metrics or not info.two_sided:
+                    continue
+                if info.verdict(old.metrics[metric], value) != "ok":
+                    code = "same code" if old.code_digest == record.code_digest else (
+                        f"code {old.code_digest or 'unrecorded'} → {record.code_digest}")
+                    moved.append(f"{metric} {old.metrics[metric]:.4f} → {value:.4f} (tolerance "
+                                 f"{info.tolerance:g}; {code})")
+        if moved:
+            where = record.dataset + (f" x{record.scale}" if record.scale else "") + (
+                f" [{record.variant}]" if record.variant else "")
+            raise RebaselineError(
+                f"{path}: {record.spec} v{record.spec_version} {where} already has a result and "
+                f"the new one differs: {'; '.join(sorted(set(moved)))}. Results of a version never "
+                "move silently: bump the spec's 'version' and add a [[history]] note with the "
+                "reason, then run it again")
 
     @staticmethod
     def _set_aside_torn_tail(path: Path) -> None:

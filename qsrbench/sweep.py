@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from .errors import DataError, QsrbenchError
+from .errors import DataError, QsrbenchError, RebaselineError
 from .methods import Job, RunContext
 from .registry import methods
 from .spec import SpecBase, parse_spec
@@ -243,7 +243,13 @@ def run_sweep(specs: Iterable[SpecBase], store: ResultStore, ctx: RunContext, ex
         for out in executor.run(tasks):
             bar.update()
             if out.record is not None:
-                store.append(out.record)
+                try:
+                    store.append(out.record)
+                except RebaselineError as exc:  # the others go on; this one is reported
+                    out = Outcome(out.task, error=str(exc))
+                    summary.failed.append(out)
+                    log(f"FAILED: {out.task.label}: {out.error}")
+                    continue
                 summary.recorded.append(out.record)
                 log(describe(out.record))
             elif out.missing_data:

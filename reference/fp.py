@@ -8,37 +8,23 @@ key/shape checks. The network runs in its own pixel range behind a
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Literal
 
 from torch import nn
 
-from qsrbench.bitops import layer_costs, total_bitops
+from qsrbench.bitops import REFERENCE_LR, layer_costs
 from qsrbench.methods import SRMethod
 from qsrbench.models import RangeAdapter, create_model
-from qsrbench.models.weights import load_checkpoint
+from qsrbench.models.weights import load_checkpoint, weights_path
 from qsrbench.registry import models, register_method
 from qsrbench.spec import MethodParams
 
-
-REFERENCE_LR = (180, 320)  # MACs/BitOps are reported for a 320x180 LR input (720p HR at x4)
 
 
 class FPParams(MethodParams):
     """The FP baseline has no parameters besides its name."""
 
     name: Literal["fp"]
-
-
-def weights_path(ref: str, data_root: Path | None) -> Path:
-    """Resolve a spec's weights path: absolute, else under ``$QSRBENCH_WEIGHTS`` or ``<data root>/../weights``."""
-    path = Path(ref)
-    if path.is_absolute():
-        return path
-    root = os.environ.get("QSRBENCH_WEIGHTS")
-    base = Path(root) if root else (Path(data_root).parent / "weights" if data_root else Path("weights"))
-    return base / path
 
 
 def pretrained(spec, scale: int, ctx) -> nn.Module:
@@ -49,10 +35,10 @@ def pretrained(spec, scale: int, ctx) -> nn.Module:
     return net
 
 
-def model_cost(spec, scale: int, bits_for=None) -> tuple[int, int]:
-    """``(MACs, BitOps)`` of the spec's model on a :data:`REFERENCE_LR` input."""
-    costs = layer_costs(create_model(spec.model.name, scale), (1, 3, *REFERENCE_LR), bits_for)
-    return sum(c.macs for c in costs), total_bitops(costs)
+def model_layer_costs(spec, scale: int, bits_for=None, lr_size=REFERENCE_LR):
+    """Per-layer costs of the spec's model for one ``lr_size`` (h, w) LR input."""
+    channels = 1 if spec.protocol.domain == "y" else 3
+    return layer_costs(create_model(spec.model.name, scale), (1, channels, *lr_size), bits_for)
 
 
 @register_method
@@ -68,8 +54,8 @@ class FP(SRMethod):
             problems.append(("bits", "the fp method runs at 32/32 bits; use a quantization method"))
         return problems
 
-    def cost(self, spec, scale, variant):
-        return model_cost(spec, scale)
+    def layer_costs(self, spec, scale, variant, lr_size=REFERENCE_LR):
+        return model_layer_costs(spec, scale, None, lr_size)
 
     def build(self, spec, scale, ctx, variant=None):
         return RangeAdapter(pretrained(spec, scale, ctx), models.get(spec.model.name).input_range)

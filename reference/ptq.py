@@ -30,7 +30,9 @@ from qsrbench.quant.modules import calibrate, make_quantizer
 from qsrbench.registry import datasets, models, register_method
 from qsrbench.spec import MethodParams
 
-from .fp import model_cost, pretrained
+from qsrbench.bitops import REFERENCE_LR
+
+from .fp import model_layer_costs, pretrained
 
 Granularity = Literal["per-tensor", "per-channel"]
 Calibration = Literal["minmax", "percentile", "mse"]
@@ -65,6 +67,10 @@ class PTQ(SRMethod):
             problems.append(("model.weights", "PTQ quantizes a pretrained model: give its weights"))
         return problems
 
+    @classmethod
+    def data_sets(cls, spec):
+        return [*spec.datasets, spec.method.calib_set]
+
     def variants(self, spec):
         return [_variant(g, c) for g in spec.method.granularity for c in spec.method.calibration]
 
@@ -75,10 +81,12 @@ class PTQ(SRMethod):
             activation=TensorQuant(bits=spec.bits.activation, granularity="per-tensor", symmetric=False),
             keep_fp=spec.method.keep_fp)
 
-    def cost(self, spec, scale, variant):
+    def layer_costs(self, spec, scale, variant, lr_size=REFERENCE_LR):
+        """Quantized layers at the spec's bits, the ``keep_fp`` layers at 32/32."""
         _, plan = quantize_model(create_model(spec.model.name, scale), self._config(spec, variant),
                                  make_quantizer)
-        return model_cost(spec, scale, lambda name, m: plan[name].bits if name in plan else (32, 32))
+        return model_layer_costs(spec, scale, lambda name, m: plan[name].bits if name in plan else (32, 32),
+                                 lr_size)
 
     def _calibration_batches(self, spec, scale, ctx) -> list[torch.Tensor]:
         data = datasets.get(spec.method.calib_set).load(

@@ -7,7 +7,9 @@ papers' protocol) on Set5, Set14, B100 and Urban100 in one timed run (``cpu``: s
 1 - forward / wall (data preparation, rounding and PSNR/SSIM that the evaluator could not hide
 behind the forward). Data loading and checksum verification happen before timing. Above the
 10% goal the test warns (a speed goal is a benchmark figure, not an assertion); compare runs
-with ``pytest-benchmark compare``.
+with ``pytest-benchmark compare``. What it asserts is what it evaluated: the PSNR of every set
+equals the committed record of ``fp-imdn-x4`` (Set5, Set14) or ``fp-imdn-x4-full`` (B100,
+Urban100) within tolerance, so a faster evaluator that scores differently fails.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from qsrbench.evaluate import evaluate_sr
 from qsrbench.methods import RunContext
 from qsrbench.registry import datasets, methods
 from qsrbench.spec import load_spec
+from qsrbench.store import latest, load_records
 from qsrbench.testing import missing_data
 
 from .conftest import SPEC_DIR, selected_tiers
 
 SETS = ("Set5", "Set14", "B100", "Urban100")
 GOAL = 0.10
+GOLDEN_SPECS = ("fp-imdn-x4", "fp-imdn-x4-full")
+RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
 def overhead_run(sets, device: str, root: Path):
@@ -67,7 +72,7 @@ def test_eval_overhead_four_sets(benchmark, request, device):
     for name in SETS:
         if not (root / name / "HR").is_dir():
             missing_data(request.config, f"data set {name} is not under {root} (set QSRBENCH_DATA)")
-    from reference.fp import weights_path
+    from qsrbench.models.weights import weights_path
 
     if not weights_path(load_spec(SPEC_DIR / "fp" / "fp-imdn-x4.toml").model.weights, root).is_file():
         missing_data(request.config, f"weights of fp-imdn-x4 not found beside {root}")
@@ -80,3 +85,11 @@ def test_eval_overhead_four_sets(benchmark, request, device):
         warnings.warn(f"evaluation spent {fraction:.1%} of {wall:.1f} s outside the model forward "
                       f"(goal {GOAL:.0%})", stacklevel=1)
     assert len(results[0].per_image) == 5 and len(results[3].per_image) == 100
+    goldens = {r.dataset: r for name in GOLDEN_SPECS
+               for r in latest(load_records(RESULTS / f"{name}.jsonl")).values()}
+    for name, res in zip(SETS, results):
+        golden = goldens[name]
+        tol = golden.metric_info["psnr"].tolerance
+        assert abs(res.psnr - golden.metrics["psnr"]) <= tol, (
+            f"{name}: PSNR {res.psnr:.4f} on {device}, committed {golden.metrics['psnr']:.4f} "
+            f"(±{tol}, {golden.spec})")

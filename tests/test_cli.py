@@ -122,7 +122,7 @@ def test_env_fingerprint(run_cli):
 
 def test_bitops_command(run_cli, tmp_path):
     out = run_cli("bitops", DEMO)
-    assert out.returncode == 2 and "no [model]" in out.stderr
+    assert out.returncode == 2 and "does not count MACs or BitOps" in out.stderr
 
 
 @pytest.mark.parametrize("args", [["run"], ["compare", "only-one"], ["frobnicate"]])

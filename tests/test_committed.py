@@ -2,7 +2,8 @@
 
 * every committed record belongs to a spec file of the same name and version, made under the
   same protocol (spec hash), from a clean, committed tree;
-* `leaderboards/*.md` is exactly what `qsrbench leaderboard` generates from `results/`.
+* `leaderboards/*.md` and the plots are exactly what `qsrbench leaderboard` generates from
+  `results/` and the specs.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from qsrbench.leaderboard import build_leaderboards, expected_from_specs
-from qsrbench.plots import plot_links
+from qsrbench.leaderboard import build_leaderboards, spec_index
+from qsrbench.plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
 from qsrbench.spec import discover_specs, load_spec, spec_hash
 from qsrbench.store import load_records
 
@@ -47,16 +48,18 @@ def test_record_matches_its_spec(record):
 
 
 def test_leaderboards_are_generated_from_results():
-    boards = build_leaderboards(RECORDS, expected_from_specs(SPECS.values()), plot_links(RECORDS))
+    boards = build_leaderboards(RECORDS, spec_index(SPECS.values()), plot_links(RECORDS))
     for name, text in boards.items():
         path = REPO / "leaderboards" / name
         assert path.is_file(), f"{path} is missing: run `qsrbench leaderboard`"
         assert path.read_text(encoding="utf-8") == text, f"{path} is stale: run `qsrbench leaderboard`"
 
 
-def test_linked_plots_are_committed():
-    for group, names in plot_links(RECORDS).items():
-        for name in names:
-            path = REPO / "leaderboards" / name
-            assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", (
-                f"{path} is missing: run `qsrbench leaderboard`")
+def test_linked_plots_are_committed_and_current():
+    """The PNGs are rendered deterministically, so the committed bytes must be today's."""
+    rendered = {n: b for g in PLOTTED_GROUPS for n, b in render_psnr_vs_bitops(RECORDS, g).items()}
+    assert sorted(rendered) == sorted(n for names in plot_links(RECORDS).values() for n in names)
+    for name, data in rendered.items():
+        path = REPO / "leaderboards" / name
+        assert path.is_file(), f"{path} is missing: run `qsrbench leaderboard`"
+        assert path.read_bytes() == data, f"{path} is stale: run `qsrbench leaderboard`"

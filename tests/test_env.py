@@ -27,8 +27,28 @@ def test_strict_fp32_turns_tf32_off_and_restores(before):
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def test_fingerprint_states_the_fp32_mode():
-    assert fingerprint("cpu")["tf32"] is False
+def test_records_state_the_tf32_mode_read_back_from_torch(tmp_path, monkeypatch):
+    """A record's ``env.tf32`` is what torch's flags said during the job: False under
+    strict_fp32, True when the runner forgets it (torch's cuDNN default allows TF32)."""
+    from contextlib import nullcontext
+
+    from qsrbench import runner
+    from qsrbench.methods import RunContext
+    from qsrbench.spec import load_spec
+    from qsrbench.store import ResultStore
+
+    spec = load_spec("suites/specs/smoke/bicubic-demo.toml")
+    saved = _flags()
+    try:
+        torch.backends.cudnn.allow_tf32 = True
+        (r,) = runner.run_spec(spec, ResultStore(tmp_path / "a"), RunContext(), ).recorded[:1]
+        assert r.env["tf32"] is False
+        monkeypatch.setattr(runner, "strict_fp32", nullcontext)
+        (r,) = runner.run_spec(spec, ResultStore(tmp_path / "b"), RunContext()).recorded[:1]
+        assert r.env["tf32"] is True
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    assert "tf32" not in fingerprint("cpu")  # not a constant of the environment
 
 
 # The two tests below run in file order: the first changes torch's thread count, the second
@@ -53,14 +73,17 @@ def test_jobs_run_in_strict_fp32():
     """``run`` and ``sweep`` execute every job through ``runner.execute``: TF32 is off inside."""
     from qsrbench.runner import execute
 
+    from qsrbench.methods import JobResult
+
     class Probe:
         def run_job(self, spec, job, ctx):
-            return _flags()
+            return JobResult(metrics={}, extra={"flags": _flags()})
 
     saved = _flags()
     try:
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
-        assert execute(Probe(), None, None, None) == (False, False)
+        res = execute(Probe(), None, None, None)
+        assert res.extra["flags"] == (False, False) and res.tf32 is False
         assert _flags() == (True, True)
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

@@ -98,15 +98,53 @@ def test_scale_not_supported_by_model():
     ({"protocol": {"domain": "y", "channel": "rgb"}}, "protocol.channel"),
     ({"bits": {"weight": 4}}, "bits"),
     ({"scales": [2, 2]}, "scales"),
-    ({"expected": [{"dataset": "Set5", "scale": 2, "metrics": {"psnr": 1}, "source": "x"}]},
-     "expected.0.dataset"),
-    ({"expected": [{"dataset": "skimage-demo", "scale": 2, "metrics": {"lpips": 1}, "source": "x"}]},
+    ({"expected": [{"kind": "reference", "dataset": "Set5", "scale": 2, "metrics": {"psnr": 1},
+                    "measured_by": "x", "how": "y"}]}, "expected.0.dataset"),
+    ({"expected": [{"kind": "reference", "dataset": "skimage-demo", "scale": 2,
+                    "metrics": {"lpips": 1}, "measured_by": "x", "how": "y"}]},
      "expected.0.metrics.lpips"),
     ({"metrics": {"psnr": {"direction": "lower"}}}, "metrics.psnr.direction"),
     ({"method": {"name": "fp"}}, "model"),
 ])
 def test_illegal_combinations(changes, field):
     assert any(p.startswith(field) for p in problems(spec_with(**changes)))
+
+
+PUBLISHED = {"kind": "published", "dataset": "skimage-demo", "scale": 2, "metrics": {"psnr": 30.0},
+             "source": "A. Author, A Paper, 2020", "table": "Table 2", "read_from": "the paper"}
+
+
+@pytest.mark.parametrize("claim,message", [
+    ({k: v for k, v in PUBLISHED.items() if k != "kind"}, "expected.0.kind: is missing; say whether"),
+    ({**PUBLISHED, "kind": "measured"}, "expected.0.kind: is 'measured'"),
+    ({k: v for k, v in PUBLISHED.items() if k != "table"}, "expected.0.table: required field is missing"),
+    ({k: v for k, v in PUBLISHED.items() if k != "read_from"}, "expected.0.read_from: required field"),
+    ({**PUBLISHED, "tabel": "x"}, "expected.0.tabel: unknown field (allowed: covers_runs, dataset"),
+    ({**PUBLISHED, "expect": "not-reproduced"}, "a 'finding' that says why"),
+    ({"kind": "reference", "dataset": "skimage-demo", "scale": 2, "metrics": {"psnr": 30.0},
+      "measured_by": "me"}, "expected.0.how: required field is missing"),
+])
+def test_every_claim_says_its_kind_and_source(claim, message):
+    """The published/reference split is enforced by the schema, with the file and field."""
+    found = problems(spec_with(expected=[claim]))
+    assert any(message in p for p in found), found
+
+
+def test_one_claim_of_each_kind_per_set_and_scale():
+    ref = {"kind": "reference", "dataset": "skimage-demo", "scale": 2, "metrics": {"psnr": 30.0},
+           "measured_by": "me", "how": "so"}
+    parse_spec(spec_with(expected=[PUBLISHED, ref]), "x.toml")
+    assert any("a second published entry" in p for p in problems(spec_with(expected=[PUBLISHED, PUBLISHED])))
+
+
+def test_a_version_bump_needs_a_history_note():
+    assert any(p.startswith("history: version 2 needs a note")
+               for p in problems(spec_with(version=2)))
+    assert any(p.startswith("history.1.version: 3 is above")
+               for p in problems(spec_with(version=2, history=[{"version": 2, "reason": "x"},
+                                                              {"version": 3, "reason": "y"}])))
+    spec = parse_spec(spec_with(version=2, history=[{"version": 2, "reason": "new calibration"}]), "x.toml")
+    assert spec.version_reason() == "new calibration"
 
 
 # -- data -----------------------------------------------------------------------------------
@@ -281,5 +319,6 @@ def test_protocol_change_without_version_bump_is_refused(tmp_path):
     changed = demo_spec(scales=[2], protocol={"crop": 0})
     with pytest.raises(SpecError, match="Bump 'version'"):
         run_spec(changed, store, RunContext())
-    bumped = parse_spec({**changed.model_dump(mode="json"), "version": 2}, "demo.toml")
+    bumped = parse_spec({**changed.model_dump(mode="json"), "version": 2,
+                         "history": [{"version": 2, "reason": "no crop"}]}, "demo.toml")
     assert len(run_spec(bumped, store, RunContext()).recorded) == 1

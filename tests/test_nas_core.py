@@ -15,6 +15,7 @@ from qsrbench.nas.distributions import DDPNASDistribution, MDENASDistribution, s
 from qsrbench.nas.genotype import PRIMITIVES, Genotype, derive_genotype, num_edges
 from qsrbench.nas.network import GenotypeNetwork
 from qsrbench.nas.supernet import Supernet, channel_shuffle
+from qsrbench.testing import missing_data
 
 DARTS_V2 = Genotype(
     normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
@@ -46,10 +47,10 @@ def test_tiny_genotype_network_param_hand_count():
     assert n_params(GenotypeNetwork(sep, 4, 3)) == base + 120
 
 
-def test_bpe_ground_truth_genotypes_parse(data_root):
+def test_bpe_ground_truth_genotypes_parse(request, data_root):
     path = data_root.parent / "nas" / "bpe_ground_truth.json"
     if not path.is_file():
-        pytest.skip(f"{path} not found")
+        missing_data(request.config, f"{path} not found (shipped beside the data root in shared/nas)")
     archs = json.loads(path.read_text())["archs"]
     genotypes = [Genotype.parse(a["genotype"], a["name"]) for a in archs]
     assert len(genotypes) == 100 and all(g.steps == 4 for g in genotypes)

@@ -13,7 +13,7 @@ import pytest
 
 from qsrbench.cli import main
 from qsrbench.errors import SpecError
-from qsrbench.leaderboard import build_leaderboards, expected_from_specs
+from qsrbench.leaderboard import build_leaderboards, spec_index
 from qsrbench.registry import methods
 from qsrbench.spec import parse_spec
 from qsrbench.store import Record, ResultStore
@@ -171,19 +171,32 @@ def test_nas_board_aggregates_seeds_and_ratios():
     assert "All rows ran on a CPU" in build_leaderboards(records[:3])["nas_cifar10.md"]
 
 
-def test_nas_board_lists_published_claims():
-    specs = [parse_spec(nas(name="darts-f", tier="full", expected=[{
-                 "dataset": "CIFAR-10", "metrics": {"error": 3.0}, "source": "DARTS"}],
-                 metrics={"top1": {}, "error": {}, "search_s": {}, "search_gpu_days": {}})),
-             parse_spec(nas(name="pc-f", tier="full", method__name="pc-darts", expected=[{
-                 "dataset": "CIFAR-10", "metrics": {"error": 2.57, "search_gpu_days": 0.1},
-                 "source": "PC-DARTS"}],
-                 metrics={"top1": {}, "error": {}, "search_s": {}, "search_gpu_days": {}}))]
-    specs[0].expected[0].metrics["search_gpu_days"] = 1.5
-    page = build_leaderboards([rec("darts", 90.0, 100.0)], expected_from_specs(specs))["nas_cifar10.md"]
+def _published(error, gpu_days, plus_minus=None):
+    claim = {"kind": "published", "dataset": "CIFAR-10", "metrics": {"error": error, "search_gpu_days": gpu_days},
+             "source": "a paper", "table": "Table 1", "read_from": "the paper"}
+    return claim | ({"plus_minus": {"error": plus_minus}} if plus_minus else {})
+
+
+def test_nas_board_lists_published_claims_and_cost_ratios():
+    metrics = {"top1": {}, "error": {}, "search_s": {}, "search_gpu_days": {}}
+    specs = [parse_spec(nas(name="darts-f", tier="full", expected=[_published(3.0, 1.5, 0.14)], metrics=metrics)),
+             parse_spec(nas(name="pc-f", tier="full", method__name="pc-darts",
+                            expected=[_published(2.57, 0.1, 0.07)], metrics=metrics))]
+    records = [rec("darts", 90.0, 100.0, seed=0), rec("darts", 91.0, 110.0, seed=1),
+               rec("pc-darts", 89.0, 50.0, spec="pc-small", seed=0),
+               rec("pc-darts", 90.0, 60.0, spec="pc-small", seed=1)]
+    page = build_leaderboards(records, spec_index(specs))["nas_cifar10.md"]
     claims = page.split("## Published claims")[1]
     pc = next(line for line in claims.splitlines() if line.startswith("| pc-darts "))
-    assert "| 2.57 " in pc and "| 0.067 " in pc  # 0.1 / 1.5 GPU-days
+    assert "| 2.57 ± 0.07 " in pc and "not run (full tier)" in pc
+    cost = page.split("## Search cost against the claims")[1]
+    row = next(line for line in cost.splitlines() if line.startswith("| pc-darts "))
+    # claimed 0.1 / 1.5 = 0.067; measured mean(50, 60) / mean(100, 110) = 0.524, 7.9x the claim
+    assert "| 0.067 " in row and "| 0.524 [" in row and "| ×7.86 " in row and "outside band" in row
+    specs[0].expected[0].__dict__["covers_runs"] = 4  # DARTS's published cost covers 4 searches
+    cost = build_leaderboards(records, spec_index(specs))["nas_cifar10.md"].split("## Search cost")[1]
+    row = next(line for line in cost.splitlines() if line.startswith("| pc-darts "))
+    assert "| 0.267 " in row and "| ×1.96 " in row and "within band" in row  # 0.1 / (1.5 / 4)
 
 
 GPU_EXTRA = {"darts": (2, ""), "pc-darts": (2, "partial_k = 2\nwarmup_epochs = 1"),

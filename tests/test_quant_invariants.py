@@ -28,10 +28,12 @@ def dense(lo: float, hi: float, n: int = 4097) -> torch.Tensor:
 
 
 def ref_symmetric(x: np.ndarray, bits: int, bound: float) -> np.ndarray:
-    """Independent reference: narrow signed grid, step bound/(2^(b-1)-1), round half to even."""
+    """Independent reference: narrow signed grid, step bound/(2^(b-1)-1), round half to even of
+    x times the float32 reciprocal of the step (ATen's fake-quant arithmetic)."""
     qmax = 2 ** (bits - 1) - 1
     s = np.float32(bound) / np.float32(qmax)
-    return (np.clip(np.round(x.astype(np.float32) / s), -qmax, qmax) * s).astype(np.float32)
+    inv = np.float32(1) / s
+    return (np.clip(np.round(x.astype(np.float32) * inv), -qmax, qmax) * s).astype(np.float32)
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4])
@@ -56,7 +58,7 @@ def test_affine_uniform_exhaustive(bits):
     s = np.float32((hi - lo) / (2**bits - 1))
     zp = np.clip(np.round(0 - np.float32(lo) / s), 0, 2**bits - 1)
     x = dense(lo, hi)
-    want = ((np.clip(np.round(x.numpy() / s) + zp, 0, 2**bits - 1) - zp) * s).astype(np.float32)
+    want = ((np.clip(np.round(x.numpy() * (np.float32(1) / s)) + zp, 0, 2**bits - 1) - zp) * s).astype(np.float32)
     assert np.array_equal(fake_quant(x, qp).numpy(), want)
     lo_q, hi_q = float((0 - zp) * s), float((2**bits - 1 - zp) * s)
     assert_quantizer_invariants(lambda t: fake_quant(t, qp), x, bits=bits, lo=lo_q, hi=hi_q,
@@ -72,6 +74,47 @@ def test_uniform_invariants_property(values, bits, bound):
     step = float(qp.scale)
     assert not check_quantizer(lambda t: fake_quant(t, qp), x, bits=bits, lo=-step * qp.qmax,
                                hi=step * qp.qmax, step=step, zero_exact=True)
+
+
+def _ties(scale: torch.Tensor, qmin: int, qmax: int, zp: int = 0) -> torch.Tensor:
+    """Every exact half-step (k + 1/2)·scale of the grid, and one beyond each end."""
+    k = torch.arange(qmin - zp - 1, qmax - zp + 1, dtype=torch.float32)
+    return (k + 0.5) * scale
+
+
+@pytest.mark.parametrize("bits", [4, 8])
+def test_fake_quant_matches_torch_per_tensor_on_ties(bits):
+    """Bit for bit equal to ``torch.fake_quantize_per_tensor_affine`` (the convention the
+    docstring promises), on every exact tie of 200 random grids and on random values. Dividing
+    by the scale instead of multiplying by its float32 reciprocal differs at some ties."""
+    g = torch.Generator().manual_seed(bits)
+    mismatches_of_division = 0
+    for symmetric in (True, False):
+        for _ in range(100):
+            lo = -float(torch.rand(1, generator=g)) * 3 - 1e-3
+            hi = float(torch.rand(1, generator=g)) * 3 + 1e-3
+            qp = qparams_from_range(torch.tensor(lo), torch.tensor(hi), bits, symmetric=symmetric)
+            scale, zp = float(qp.scale), int(qp.zero_point)
+            x = torch.cat([_ties(qp.scale, qp.qmin, qp.qmax, zp), torch.randn(2000, generator=g) * hi])
+            want = torch.fake_quantize_per_tensor_affine(x, scale, zp, qp.qmin, qp.qmax)
+            assert torch.equal(fake_quant(x, qp), want)
+            divided = (torch.clamp(torch.round(x / qp.scale) + zp, qp.qmin, qp.qmax) - zp) * qp.scale
+            mismatches_of_division += int((divided != want).sum())
+    assert mismatches_of_division > 0  # the ties do exercise the convention
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_fake_quant_matches_torch_per_channel_on_ties(axis):
+    g = torch.Generator().manual_seed(axis)
+    bits, channels = 4, 16
+    bound = torch.rand(channels, generator=g) * 2 + 1e-3
+    qp = qparams_from_range(-bound, bound, bits, symmetric=True, axis=axis)
+    ties = torch.stack([_ties(s, qp.qmin, qp.qmax) for s in qp.scale])  # (channels, 16)
+    x = torch.cat([ties, torch.randn(channels, 500, generator=g)], dim=1)
+    x = x if axis == 0 else x.T.contiguous()
+    want = torch.fake_quantize_per_channel_affine(x, qp.scale, qp.zero_point.to(torch.int32),
+                                                  axis, qp.qmin, qp.qmax)
+    assert torch.equal(fake_quant(x, qp), want)
 
 
 def test_per_channel_equals_per_tensor_by_channel():
@@ -160,6 +203,15 @@ def test_binarize_scale_and_ste():
     assert torch.unique(binarize(torch.randn(64), axis=None)).numel() == 2
 
 
+def test_binarize_1d_per_channel_scales_each_element():
+    """A 1-D tensor binarized along axis 0 has one channel per element: scale |w_i|, so the
+    output is w itself (the bug: the mean over the whole tensor)."""
+    w = torch.tensor([0.5, -2.0, 0.25])
+    assert binarize(w, axis=0).tolist() == [0.5, -2.0, 0.25]
+    assert binarize(w, axis=-1).tolist() == [0.5, -2.0, 0.25]
+    assert binarize(w, axis=None).tolist() == pytest.approx([0.916667, -0.916667, 0.916667], abs=1e-6)
+
+
 def test_dorefa_weight_levels():
     w = torch.randn(1000, generator=torch.Generator().manual_seed(1))
     for k in (2, 3, 4):
@@ -211,6 +263,13 @@ def test_bad_bits(bits):
 def test_unknown_quantizer_suggests():
     with pytest.raises(QsrbenchError, match="did you mean 'pams'"):
         get_quantizer("pamz")
+
+
+def test_the_checker_reports_a_quantizer_without_gradient_path():
+    """A quantizer that detaches its output is a violation to report, not an exception."""
+    x = dense(-1.0, 1.0, 257)
+    q = lambda t: fake_quant(t.detach(), qparams_from_range(torch.tensor(-1.0), torch.tensor(1.0), 4))  # noqa: E731
+    assert check_quantizer(q, x, bits=4, lo=-1.0, hi=1.0) == ["no gradient reaches the input"]
 
 
 def test_the_checker_catches_a_broken_quantizer():

@@ -4,42 +4,95 @@ from __future__ import annotations
 
 import pytest
 
+from qsrbench.claims import check_claims
 from qsrbench.compare import compare_records, failed
+from qsrbench.stats import bootstrap_mean
 from qsrbench.leaderboard import build_leaderboards
 from qsrbench.registry import Registry
 from qsrbench.errors import RegistryError
 from qsrbench.store import Record, ResultStore, latest
 
 
+def claim(psnr, kind="published", **more):
+    extra = ({"source": "paper", "table": "Table 1", "read_from": "the paper"} if kind == "published"
+             else {"measured_by": "me", "how": "so"})
+    return {"kind": kind, "metrics": {"psnr": psnr}, **extra, **more}
+
+
 def rec(psnr=28.0, ssim=0.8, version=1, ts="2026-01-01T00:00:00", dataset="Set5", scale=4,
-        expected=None, direction="higher", spec="s"):
+        claims=(), direction="higher", spec="s", code="c0", per_image=()):
     return Record(spec=spec, spec_version=version, spec_hash="h", spec_file="f.toml",
                   leaderboard="sr", tier="smoke", method="m", model=None,
                   bits={"weight": 32, "activation": 32}, dataset=dataset, scale=scale,
                   metrics={"psnr": psnr, "ssim": ssim},
                   metric_info={"psnr": {"unit": "dB", "direction": direction, "tolerance": 0.02},
                                "ssim": {"unit": "1", "direction": "higher", "tolerance": 0.002}},
-                  expected=expected, wall_s=1.0, env={"device": "cpu", "torch": "x"}, timestamp=ts)
+                  claims=[{"dataset": dataset, "scale": scale, **c} for c in claims],
+                  per_image=list(per_image), code={"digest": code, "roots": []}, wall_s=1.0,
+                  env={"device": "cpu", "torch": "x"}, timestamp=ts)
 
 
 def test_store_round_trip_and_latest(tmp_path):
     store = ResultStore(tmp_path)
     store.append(rec(psnr=1.0, ts="2026-01-01T00:00:00"))
-    store.append(rec(psnr=2.0, ts="2026-01-02T00:00:00"))
+    store.append(rec(psnr=1.01, ts="2026-01-02T00:00:00"))  # within tolerance: a re-run
     records = store.records("s")
-    assert [r.metrics["psnr"] for r in records] == [1.0, 2.0]
+    assert [r.metrics["psnr"] for r in records] == [1.0, 1.01]
     (only,) = latest(records).values()
-    assert only.metrics["psnr"] == 2.0
+    assert only.metrics["psnr"] == 1.01
 
 
-def test_leaderboard_claims_pass_and_fail():
-    ok = rec(psnr=28.43, expected={"metrics": {"psnr": 28.42}, "source": "paper"})
-    bad = rec(psnr=28.45, scale=3, expected={"metrics": {"psnr": 28.42}, "source": "paper"})
-    text = build_leaderboards([ok, bad])["sr.md"]
-    rows = [line for line in text.splitlines() if line.startswith("| s ")]
-    assert any("| ×4 " in r and "| pass " in r for r in rows)
-    assert any("| ×3 " in r and "| FAIL " in r for r in rows)
-    assert build_leaderboards([ok, bad]) == build_leaderboards([bad, ok])
+@pytest.mark.parametrize("new", [1.05, 0.95])
+def test_store_refuses_to_move_a_result_of_the_same_version(tmp_path, new):
+    """Re-recording a key must agree with every earlier record of that version (two-sided);
+    the refused record is not written and nothing recorded is lost."""
+    from qsrbench.errors import RebaselineError
+
+    store = ResultStore(tmp_path)
+    store.append(rec(psnr=1.0, ts="2026-01-01T00:00:00"))
+    store.append(rec(psnr=1.015, ts="2026-01-02T00:00:00", code="c1"))  # new code, same result
+    with pytest.raises(RebaselineError, match=r"psnr 1\.0000 → .*code c0 → c9.*bump the spec's 'version'"):
+        store.append(rec(psnr=new, ts="2026-01-03T00:00:00", code="c9"))
+    assert [r.metrics["psnr"] for r in store.records("s")] == [1.0, 1.015]
+    store.append(rec(psnr=new, version=2, ts="2026-01-03T00:00:00", code="c9"))  # bumped: fine
+    # drift by steps each within tolerance of the last is refused too: 1.0 → 1.015 → 1.03
+    with pytest.raises(RebaselineError, match="1.0000 → 1.0300"):
+        store.append(rec(psnr=1.03, ts="2026-01-04T00:00:00", code="c1"))
+
+
+def test_leaderboard_claims_reproduced_and_not():
+    ok = rec(psnr=28.43, claims=[claim(28.42)])
+    bad = rec(psnr=28.45, scale=3, claims=[claim(28.42, expect="not-reproduced", finding="the weights differ")])
+    ref = rec(psnr=30.0, scale=2, claims=[claim(30.0, kind="reference")])
+    text = build_leaderboards([ok, bad, ref])["sr.md"]
+    published = text.split("## Published claims")[1].split("## Reference measurements")[0]
+    rows = [line for line in published.splitlines() if line.startswith("| s ")]
+    assert any("| ×4 " in r and "| reproduced " in r for r in rows)
+    assert any("| ×3 " in r and "| NOT reproduced " in r for r in rows)
+    assert "1 of 2 claimed values reproduced within tolerance, 1 not reproduced" in published
+    assert "- s: the weights differ" in published
+    reference = text.split("## Reference measurements")[1]
+    assert "1 of 1 reference values reproduced" in reference and "| ×2 " in reference
+    assert build_leaderboards([ok, bad, ref]) == build_leaderboards([ref, bad, ok])
+
+
+def test_leaderboard_shows_a_claim_edited_after_the_record():
+    """The board compares with the spec's claims now and marks those that changed since."""
+    r = rec(psnr=28.43, claims=[claim(28.42)])
+    index = {("s", 1): {"claims": {("Set5", 4): [{"dataset": "Set5", "scale": 4, **claim(28.50)}]},
+                        "method": "m", "tier": "smoke", "leaderboard": "sr", "history": {}, "roots": ()}}
+    text = build_leaderboards([r], index)["sr.md"]
+    row = next(line for line in text.split("## Published claims")[1].splitlines() if line.startswith("| s "))
+    assert "28.500 † (was 28.420)" in row and "NOT reproduced" in row
+
+
+def test_claim_interval_is_the_bootstrap_of_the_measurement_minus_the_claim():
+    per_image = [{"name": f"i{k}", "psnr": v} for k, v in enumerate([27.0, 28.0, 29.0, 30.0])]
+    r = rec(psnr=28.5, per_image=per_image, claims=[claim(28.0)])
+    (check,) = [c for c in check_claims(r) if c.metric == "psnr"]
+    want = bootstrap_mean([27.0, 28.0, 29.0, 30.0])
+    assert check.interval.low == pytest.approx(want.low - 28.0) and check.within_noise
+    assert not check.reproduced  # |0.5| > 0.02: a claim can be within noise and not reproduced
 
 
 def test_leaderboard_shows_only_the_newest_version():
@@ -52,8 +105,17 @@ def test_compare_directions_and_tolerance():
     assert {r.status for r in compare_records(base, [rec(psnr=30.01)])} == {"ok"}
     worse = compare_records(base, [rec(psnr=29.9)])
     assert [r.status for r in worse if r.metric == "psnr"] == ["regressed"] and failed(worse)
-    better = compare_records(base, [rec(psnr=30.5)])
-    assert [r.status for r in better if r.metric == "psnr"] == ["improved"] and not failed(better)
+    better = compare_records(base, [rec(psnr=30.5)])  # quality metrics are gated on both sides
+    assert [r.status for r in better if r.metric == "psnr"] == ["changed"] and failed(better)
+    timed = Record.model_validate({**rec(psnr=30.0).model_dump(), "metrics": {"search_s": 100.0}, "metric_info": {
+        "search_s": {"unit": "s", "direction": "lower", "tolerance": 5.0, "gate": "one-sided"}}})
+    faster = compare_records([timed], [timed.model_copy(update={"metrics": {"search_s": 50.0}})])
+    assert [r.status for r in faster] == ["improved"] and not failed(faster)
+    slower = compare_records([timed], [timed.model_copy(update={"metrics": {"search_s": 150.0}})])
+    assert [r.status for r in slower] == ["regressed"] and failed(slower)
+    stale = compare_records(base, [rec(psnr=30.0, code="c1")])
+    assert {r.code for r in stale} == {"stale"} and not failed(stale)
+    assert {r.code for r in compare_records(base, [rec(psnr=30.0)])} == {"same"}
     lower_better = compare_records([rec(psnr=1.0, direction="lower")], [rec(psnr=1.5, direction="lower")])
     assert [r.status for r in lower_better if r.metric == "psnr"] == ["regressed"]
     gone = compare_records(base, [])
@@ -94,31 +156,37 @@ def test_import_qsrbench_imports_no_method(run_cli):
     assert out.stdout.split() == ["False", "False"]
 
 
-def _q(spec, method, bits, psnr, variant=None, bitops=None, dataset="Set5", board="ptq"):
-    return rec(psnr=psnr, spec=spec, dataset=dataset).model_copy(update={
+def _q(spec, method, bits, psnr, variant=None, bitops=None, dataset="Set5", board="ptq",
+       sha="w1", spread=(0.0, 0.0)):
+    per_image = [{"name": "a", "psnr": psnr + spread[0]}, {"name": "b", "psnr": psnr + spread[1]}]
+    return rec(psnr=psnr, spec=spec, dataset=dataset, per_image=per_image).model_copy(update={
         "method": method, "model": "net", "bits": {"weight": bits, "activation": bits},
         "variant": variant, "leaderboard": board, "bitops": bitops or bits * bits * 1000,
-        "protocol": {"domain": "rgb"}})
+        "protocol": {"domain": "rgb"}, "checkpoint_sha256": sha})
 
 
 def test_delta_fp_column_and_plot_points(tmp_path):
-    """Δ FP = PSNR minus the same model's FP record (hand-computed: 31.0 - 32.0); the plot takes the
+    """Δ FP = PSNR minus the FP record of the same checkpoint digest (hand-computed: 31.0 - 32.0),
+    with the paired interval (a constant per-image difference has zero width); the plot takes the
     best variant per bit-width and the FP point, in decreasing BitOps."""
     from qsrbench.plots import plot_links, psnr_vs_bitops_points, write_psnr_vs_bitops
 
-    records = [_q("fp-net", "fp", 32, 32.0, board="fp"),
-               _q("ptq-net-w8", "ptq", 8, 31.0, "per-tensor, minmax"),
-               _q("ptq-net-w8", "ptq", 8, 31.5, "per-channel, mse"),
-               _q("ptq-net-w4", "ptq", 4, 25.25, "per-channel, mse"),
-               _q("ptq-other", "ptq", 4, 20.0, "x", dataset="Set14")]
+    records = [_q("fp-net", "fp", 32, 32.0, board="fp", spread=(-1.0, 1.0)),
+               _q("ptq-net-w8", "ptq", 8, 31.0, "per-tensor, minmax", spread=(-1.0, 1.0)),
+               _q("ptq-net-w8", "ptq", 8, 31.5, "per-channel, mse", spread=(-1.5, 1.5)),
+               _q("ptq-net-w4", "ptq", 4, 25.25, "per-channel, mse", spread=(-1.0, 1.0)),
+               _q("ptq-other", "ptq", 4, 20.0, "x", dataset="Set14"),
+               _q("ptq-renamed", "ptq", 4, 20.0, "x", sha="w2")]  # same name, other weights
     board = build_leaderboards(records)["ptq.md"]
     cells = [[c.strip() for c in line.split("|")[1:-1]] for line in board.splitlines()
              if line.startswith("| ptq ")]
     delta = {(row[1], row[2]): row[6] for row in cells}
-    assert delta[("ptq-net-w8 v1", "net (per-tensor, minmax)")] == "-1.00"
-    assert delta[("ptq-net-w8 v1", "net (per-channel, mse)")] == "-0.50"
-    assert delta[("ptq-net-w4 v1", "net (per-channel, mse)")] == "-6.75"
+    assert delta[("ptq-net-w8 v1", "net (per-tensor, minmax)")] == "-1.00 [-1.00, -1.00]"
+    # differences -0.5 - 0.5 = -1.0 and -0.5 + 0.5 = 0.0 per image: mean -0.5, interval [-1, 0] ∋ 0
+    assert delta[("ptq-net-w8 v1", "net (per-channel, mse)")] == "-0.50 [-1.00, +0.00] ≈"
+    assert delta[("ptq-net-w4 v1", "net (per-channel, mse)")] == "-6.75 [-6.75, -6.75]"
     assert delta[("ptq-other v1", "net (x)")] == "—"  # Set14: no FP record
+    assert delta[("ptq-renamed v1", "net (x)")] == "—"  # an FP record of other weights is no reference
     pts = psnr_vs_bitops_points(records, "ptq")
     assert pts == {4: {"net": [(32 * 32 * 1000, 32.0, "W32A32"), (64000, 31.5, "W8A8"), (16000, 25.25, "W4A4")]}}
     paths = write_psnr_vs_bitops(records, tmp_path)

@@ -253,4 +253,4 @@ def augment(x_u8: torch.Tensor, generator: torch.Generator | None = None, pad: i
         inside = ((ys >= (cy - half)[:, None, None]) & (ys < (cy - half + cutout)[:, None, None])
                   & (xs >= (cx - half)[:, None, None]) & (xs < (cx - half + cutout)[:, None, None]))
         x = x * (~inside)[:, None].to(x.dtype)
-    return x
+    return x.contiguous()

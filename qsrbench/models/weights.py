@@ -8,7 +8,9 @@ unexpected keys and shape mismatches are all listed in one :class:`CheckpointErr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -17,13 +19,39 @@ from torch import nn
 from ..data.manifest import sha256_file
 from ..errors import QsrbenchError
 
-__all__ = ["CheckpointError", "read_state_dict", "load_checkpoint"]
+__all__ = ["CheckpointError", "read_state_dict", "load_checkpoint", "weights_path", "file_sha256",
+           "WEIGHTS_ENV"]
+
+WEIGHTS_ENV = "QSRBENCH_WEIGHTS"
 
 NESTED_KEYS = ("state_dict", "model", "params_ema", "params", "net")
 
 
 class CheckpointError(QsrbenchError):
     """A weights file cannot be read or does not fit the model."""
+
+
+def weights_path(ref: str, data_root: Path | None) -> Path:
+    """A spec's ``[model] weights``: absolute, else under ``$QSRBENCH_WEIGHTS``, else
+    ``<data root>/../weights`` (the layout of shared/), else ``./weights``."""
+    path = Path(ref)
+    if path.is_absolute():
+        return path
+    root = os.environ.get(WEIGHTS_ENV)
+    base = Path(root) if root else (Path(data_root).parent / "weights" if data_root else Path("weights"))
+    return base / path
+
+
+@lru_cache(maxsize=64)
+def _cached_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, computed once per (path, size, mtime)."""
+    path = Path(path).resolve()
+    st = path.stat()
+    return _cached_sha256(path, st.st_size, st.st_mtime_ns)
 
 
 def read_state_dict(path: str | Path, strip_prefixes: tuple[str, ...] = ("module.",)) -> dict[str, torch.Tensor]:
@@ -57,7 +85,7 @@ def load_checkpoint(net: nn.Module, path: str | Path, *, sha256: str | None = No
     """Load ``path`` strictly into ``net``; returns the file's sha256 (checked if given)."""
     path = Path(path)
     state = read_state_dict(path)
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     if sha256 is not None and digest != sha256:
         raise CheckpointError(f"checksum mismatch for {path}: sha256 {digest}, expected {sha256}")
     own = net.state_dict()

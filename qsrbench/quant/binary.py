@@ -25,6 +25,8 @@ def binary_scale(w: torch.Tensor, axis: int | None = 0) -> torch.Tensor:
     if axis is None:
         return w.detach().abs().mean()
     dims = [d for d in range(w.dim()) if d != axis % w.dim()]
+    if not dims:  # a 1-D tensor along its only axis: every element is its own channel
+        return w.detach().abs()
     return w.detach().abs().mean(dim=dims, keepdim=True)
 
 

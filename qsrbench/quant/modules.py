@@ -173,15 +173,26 @@ def make_quantizer(tq: TensorQuant, role: str) -> nn.Module:
 @torch.no_grad()
 def calibrate(model: nn.Module, batches, calibration: str = "minmax") -> nn.Module:
     """PTQ range calibration: every :class:`UniformQuantizer` of ``model`` uses ``calibration``;
-    the activation quantizers observe ``model`` run on each batch, then fix their ranges."""
+    the activation quantizers observe ``model`` run on each batch, then fix their ranges.
+
+    The calibration forward runs in float64 (the model is converted back to its dtype after):
+    a float32 convolution's result depends on the thread count in its last bits, and ranges
+    derived from it would too (then every 4-bit rounding near a boundary can flip, moving PSNR by
+    hundredths of a dB between machines). In float64 those differences sit ~1e-16 below the
+    float32 range that is kept, so the same ranges come out on any machine and thread count."""
+    dtype = next((p.dtype for p in model.parameters()), torch.float32)
     acts = [m for m in model.modules() if isinstance(m, UniformQuantizer) and not m.observe_on_call]
     for m in model.modules():
         if isinstance(m, UniformQuantizer):
             m.calibration = calibration
     for q in acts:
         q.observing = True
-    for batch in batches:
-        model(batch)
-    for q in acts:
-        q.freeze()
+    model.to(torch.float64)
+    try:
+        for batch in batches:
+            model(batch.to(torch.float64))
+        for q in acts:
+            q.freeze()
+    finally:
+        model.to(dtype)
     return model

@@ -2,8 +2,12 @@
 
 Conventions (those of ``torch.fake_quantize_per_*_affine``):
 
-* ``to_int(x) = clamp(round(x / scale) + zero_point, qmin, qmax)`` with ``round`` =
-  round-half-to-even (``torch.round``); ``from_int(q) = (q - zero_point) * scale``;
+* ``to_int(x) = clamp(round(x * inv_scale) + zero_point, qmin, qmax)`` with
+  ``inv_scale = 1 / scale`` rounded to float32 first and ``round`` = round-half-to-even
+  (``torch.round``, C's ``nearbyint``): exactly ATen's CPU kernels of
+  ``torch.fake_quantize_per_tensor_affine`` / ``..._per_channel_affine``, which multiply by the
+  float32 reciprocal rather than divide (the two differ by one step at some exact ties);
+  ``from_int(q) = (q - zero_point) * scale``;
   ``fake_quant(x)`` *is* ``from_int(to_int(x))``, so the two agree bit for bit;
 * symmetric: signed, narrow range ``[-(2^(b-1) - 1), 2^(b-1) - 1]``, zero point 0, so the grid is
   symmetric and zero is exact (needs b >= 2; 1 bit is :mod:`qsrbench.quant.binary`);
@@ -73,8 +77,14 @@ def qparams_from_range(lo: torch.Tensor, hi: torch.Tensor, bits: int, *, symmetr
     return QParams(scale, zp, bits, qmin, qmax, axis)
 
 
+def _scaled(x: torch.Tensor, qp: QParams) -> torch.Tensor:
+    """``x * (1 / scale)`` with the reciprocal taken in float32, as ATen's fake-quant kernels."""
+    inv = torch.reciprocal(qp.scale.to(torch.float32))
+    return x * qp.view(inv, x)
+
+
 def _unclamped(x: torch.Tensor, qp: QParams) -> torch.Tensor:
-    return torch.round(x / qp.view(qp.scale, x)) + qp.view(qp.zero_point, x)
+    return torch.round(_scaled(x, qp)) + qp.view(qp.zero_point, x)
 
 
 def to_int(x: torch.Tensor, qp: QParams) -> torch.Tensor:
@@ -91,7 +101,7 @@ def from_int(q: torch.Tensor, qp: QParams) -> torch.Tensor:
 class _FakeQuant(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, qp: QParams):
-        code = x / qp.view(qp.scale, x) + qp.view(qp.zero_point, x)  # before rounding
+        code = _scaled(x, qp) + qp.view(qp.zero_point, x)  # before rounding
         ctx.save_for_backward((code >= qp.qmin) & (code <= qp.qmax))
         return from_int(to_int(x, qp), qp).to(x.dtype)
 

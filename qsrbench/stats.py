@@ -1,0 +1,111 @@
+"""Uncertainty of compared numbers: bootstrap intervals over images, t intervals over seeds.
+
+Conventions (stated on every leaderboard that uses them):
+
+* A set's PSNR/SSIM is the mean of its per-image values. Its uncertainty is a percentile
+  bootstrap over the images: ``RESAMPLES`` resamples with replacement, a fixed-seed
+  ``numpy.random.PCG64`` generator, the 2.5 % and 97.5 % quantiles of the resampled means.
+* A difference of two results on the same images (a quantized model minus its FP model) is
+  *paired*: the bootstrap resamples the per-image differences, so image difficulty cancels.
+* A difference to a published number treats the publication as exact: the interval is the
+  bootstrap interval of the measured mean minus the claim.
+* Over seeds (NAS), the interval is Student's t: ``mean ± t(0.975, n-1) · s / sqrt(n)``.
+* A ratio of two means over seeds (search time against DARTS's) has the delta-method interval
+  on the log scale, ``r · exp(± t · sqrt(s1²/(n1 m1²) + s2²/(n2 m2²)))``, with Welch's degrees
+  of freedom.
+
+An interval describes the sampling of images (or seeds), not a measurement error of a fixed
+model on a fixed set: it says how far another set of the same kind could move the number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats as _st
+
+__all__ = ["RESAMPLES", "SEED", "LEVEL", "Interval", "bootstrap_mean", "paired_bootstrap",
+           "t_interval", "ratio_interval", "overlap", "paired_values"]
+
+RESAMPLES = 10_000
+SEED = 0
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its two-sided interval at ``level``; ``n``: values it came from."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+    level: float = LEVEL
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    def shifted(self, by: float) -> "Interval":
+        return Interval(self.estimate - by, self.low - by, self.high - by, self.n, self.level)
+
+    def fmt(self, digits: int = 2, signed: bool = False) -> str:
+        f = f"{{:{'+' if signed else ''}.{digits}f}}"
+        return f"{f.format(self.estimate)} [{f.format(self.low)}, {f.format(self.high)}]"
+
+
+def bootstrap_mean(values: Sequence[float], *, resamples: int = RESAMPLES, level: float = LEVEL,
+                   seed: int = SEED) -> Interval:
+    """Percentile-bootstrap interval of the mean of ``values``."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("no values to bootstrap")
+    rng = np.random.Generator(np.random.PCG64(seed))
+    means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return Interval(float(x.mean()), float(lo), float(hi), int(x.size), level)
+
+
+def paired_values(a: dict[str, float], b: dict[str, float]) -> tuple[list[float], list[float]]:
+    """The values of ``a`` and ``b`` on the keys (image names) they share, in one order."""
+    keys = sorted(set(a) & set(b))
+    return [a[k] for k in keys], [b[k] for k in keys]
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], **kwargs) -> Interval:
+    """Interval of ``mean(a - b)`` over pairs ``(a_i, b_i)`` (resampling the pairs)."""
+    if len(a) != len(b):
+        raise ValueError(f"paired samples need equal lengths, got {len(a)} and {len(b)}")
+    return bootstrap_mean(np.asarray(a, np.float64) - np.asarray(b, np.float64), **kwargs)
+
+
+def t_interval(values: Sequence[float], level: float = LEVEL) -> Interval:
+    """Student-t interval of the mean; a single value has an unbounded interval."""
+    x = np.asarray(values, dtype=np.float64)
+    m = float(x.mean())
+    if x.size < 2:
+        return Interval(m, -math.inf, math.inf, int(x.size), level)
+    half = float(_st.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return Interval(m, m - half, m + half, int(x.size), level)
+
+
+def ratio_interval(num: Sequence[float], den: Sequence[float], level: float = LEVEL) -> Interval:
+    """``mean(num) / mean(den)`` with the log-scale delta-method interval (Welch df)."""
+    a, b = np.asarray(num, np.float64), np.asarray(den, np.float64)
+    r = float(a.mean() / b.mean())
+    if a.size < 2 or b.size < 2:
+        return Interval(r, -math.inf, math.inf, int(min(a.size, b.size)), level)
+    va, vb = a.var(ddof=1) / (a.size * a.mean() ** 2), b.var(ddof=1) / (b.size * b.mean() ** 2)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Interval(r, r, r, int(min(a.size, b.size)), level)
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    t = float(_st.t.ppf((1 + level) / 2, df))
+    return Interval(r, r * math.exp(-t * se), r * math.exp(t * se), int(min(a.size, b.size)), level)
+
+
+def overlap(a: Interval, b: Interval) -> bool:
+    """Whether two intervals share a point (the estimates are then not told apart)."""
+    return a.low <= b.high and b.low <= a.high
