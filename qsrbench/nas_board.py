@@ -19,7 +19,7 @@ from collections import defaultdict
 
 from .claims import check_claims
 from .leaderboard import environments, history, human, table
-from .stats import LEVEL, Interval, overlap, ratio_interval, t_interval
+from .stats import LEVEL, Interval, detectable_difference, overlap, ratio_interval, t_interval, welch_interval
 from .store import Record
 
 __all__ = ["is_nas_group", "nas_board", "COST_BAND", "cost_rows", "tier_rows"]
@@ -29,6 +29,7 @@ VARIANTS = {"jpeg75": "CIFAR-10 JPEG q75 copy (lossy; accuracies differ slightly
 COST_BAND = 2.0  # a measured cost ratio within x1/2 .. x2 of the claimed ratio agrees
 TIER_ORDER = {"smoke": 0, "small": 1, "full": 2}
 BASELINE = "darts"  # the papers state search costs against DARTS (first order)
+RANDOM = "random-search"  # the accuracy baseline: a random genotype with the same final training
 
 
 def is_nas_group(records: list[Record]) -> bool:
@@ -135,6 +136,40 @@ def cost_rows(rows: list[dict], published: list[dict]) -> list[list[str]]:
     return out
 
 
+def tier_notes(rows: list[dict]) -> list[str]:
+    """What each tier can show: its seeds, the spread of top-1 over seeds, the smallest
+    difference its intervals resolve, and each method against random genotypes."""
+    lines = ["## What each tier can show", ""]
+    for tier in sorted({x["tier"] for x in rows}, key=lambda t: TIER_ORDER.get(t, 3)):
+        mine = [x for x in rows if x["tier"] == tier]
+        seeds = min(len(x["records"]) for x in mine)
+        stds = [statistics.stdev([r.metrics["top1"] for r in x["records"]]) for x in mine
+                if len(x["records"]) > 1]
+        test = max(x["records"][0].extra.get("test_images", 0) for x in mine)
+        if not stds:
+            lines += [f"- `{tier}`: one seed per method, {test:,} test images: no interval, so no "
+                      "method can be told from another; it checks that the pipeline runs and learns.", ""]
+            continue
+        s = math.sqrt(sum(v * v for v in stds) / len(stds))
+        lines += [f"- `{tier}`: {seeds} seeds, {test:,} test images; top-1 varies by {s:.2f} points "
+                  f"(std over seeds, pooled over methods), so two methods whose means differ by less "
+                  f"than about {detectable_difference(s, seeds):.2f} points are not told apart "
+                  f"({LEVEL:.0%}, two-sample t)."]
+        base = next((x for x in mine if x["method"] == RANDOM), None)
+        if base is not None:
+            for x in mine:
+                if x is base:
+                    continue
+                d = welch_interval([r.metrics["top1"] for r in x["records"]],
+                                   [r.metrics["top1"] for r in base["records"]])
+                verdict = "not distinguishable from" if d.contains(0.0) else (
+                    "better than" if d.low > 0 else "worse than")
+                lines.append(f"  - {x['method']}: {d.fmt(2, signed=True)} points against random "
+                             f"genotypes: {verdict} random search on this tier.")
+        lines.append("")
+    return lines
+
+
 def _claims_section(records: list[Record], index: dict | None, group: str, rows: list[dict]) -> list[str]:
     published = _published(index, group)
     if not published:
@@ -201,6 +236,7 @@ def nas_board(group: str, records: list[Record], all_records: list[Record], inde
                   "short final training, so accuracies are far below the papers'); the GPU small tier "
                   "(`*-small-gpu` specs) is ready for a CUDA device and not yet recorded.", ""]
     lines += _results_table(rows)
+    lines += tier_notes(rows)
     lines += _claims_section(records, index, group, rows)
     lines += history(all_records, {r.spec for r in records}, index)
     lines += environments(records, _device)

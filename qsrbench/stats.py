@@ -28,7 +28,8 @@ import numpy as np
 from scipy import stats as _st
 
 __all__ = ["RESAMPLES", "SEED", "LEVEL", "Interval", "bootstrap_mean", "paired_bootstrap",
-           "t_interval", "ratio_interval", "overlap", "paired_values"]
+           "t_interval", "ratio_interval", "overlap", "paired_values", "above_chance", "welch_interval",
+           "detectable_difference"]
 
 RESAMPLES = 10_000
 SEED = 0
@@ -109,3 +110,32 @@ def ratio_interval(num: Sequence[float], den: Sequence[float], level: float = LE
 def overlap(a: Interval, b: Interval) -> bool:
     """Whether two intervals share a point (the estimates are then not told apart)."""
     return a.low <= b.high and b.low <= a.high
+
+
+def above_chance(correct: int, n: int, p: float, alpha: float = 1e-3) -> bool:
+    """Whether ``correct`` of ``n`` is more than a guesser of success rate ``p`` reaches with
+    probability ``alpha``: above the ``1 - alpha`` quantile of Binomial(n, p) (one-sided)."""
+    return correct > _st.binom.ppf(1 - alpha, n, p)
+
+
+def welch_interval(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Interval:
+    """``mean(a) - mean(b)`` with Welch's t interval (unequal variances)."""
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    d = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return Interval(d, -math.inf, math.inf, int(min(x.size, y.size)), level)
+    va, vb = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Interval(d, d, d, int(min(x.size, y.size)), level)
+    df = (va + vb) ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))
+    half = float(_st.t.ppf((1 + level) / 2, df)) * se
+    return Interval(d, d - half, d + half, int(min(x.size, y.size)), level)
+
+
+def detectable_difference(std: float, n: int, level: float = LEVEL) -> float:
+    """Half-width of the interval of a difference of two means of ``n`` values with standard
+    deviation ``std`` each (pooled t, 2n - 2 df): smaller differences are not told apart."""
+    if n < 2:
+        return math.inf
+    return float(_st.t.ppf((1 + level) / 2, 2 * n - 2)) * std * math.sqrt(2 / n)

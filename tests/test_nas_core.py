@@ -1,6 +1,8 @@
-"""NAS substrate: genotypes, the supernet's three modes, genotype networks and the distribution
-updates of MDENAS and DDPNAS. Expected numbers are hand-computed here (or, for DARTS V2, the
-parameter count printed by the DARTS training script: "param size = 3.349342MB")."""
+"""NAS substrate and the methods' rules: genotypes, the supernet's three modes and its operations
+against the official ``OPS`` table (hand counts), the evaluation network with its auxiliary head,
+the derivation rules with ties, the MDENAS update and the DDPNAS pruning on hand-computed tables,
+and the rule that ``qsrbench/nas/`` names no method. Expected numbers are hand-computed here (or,
+for DARTS V2, the parameter count printed by the DARTS training script: "param size = 3.349342MB")."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import pytest
 import torch
 
 from qsrbench.errors import QsrbenchError
-from qsrbench.nas.distributions import DDPNASDistribution, MDENASDistribution, sample_path
 from qsrbench.nas.genotype import PRIMITIVES, Genotype, derive_genotype, num_edges
 from qsrbench.nas.network import GenotypeNetwork
 from qsrbench.nas.supernet import Supernet, channel_shuffle
@@ -102,7 +103,7 @@ def test_partial_channel_mode_and_shuffle():
     net = Supernet(channels=8, layers=3, partial_k=4)
     assert net(torch.randn(2, 3, 16, 16), "partial").shape == (2, 10)
     # edge normalization: each node's betas are a softmax over its incoming edges
-    b = net._edge_betas(net.betas_normal)
+    b = net.edge_weights(net.betas_normal)
     assert torch.allclose(torch.stack([b[0:2].sum(), b[2:5].sum(), b[5:9].sum(), b[9:14].sum()]), torch.ones(4))
     with pytest.raises(QsrbenchError, match="partial_k > 1"):
         Supernet(channels=4, layers=3)(torch.randn(1, 3, 8, 8), "partial")
@@ -110,50 +111,174 @@ def test_partial_channel_mode_and_shuffle():
         net(torch.randn(1, 3, 8, 8), "single")
 
 
+# --- the operations and the supernet against the official OPS table (C = 16, hand counts) ------
+# sep_conv_kxk: 2 x (depthwise C*k*k + pointwise C*C); dil_conv_kxk: C*k*k + C*C; a stride-2 skip
+# is a FactorizedReduce of two 1x1 convs C -> C/2; pooling and 'none' hold no weights; the
+# supernet's BN is affine-free (no parameters).
+OP_PARAMS_C16 = {"none": 0, "max_pool_3x3": 0, "avg_pool_3x3": 0, "skip_connect": 0,
+                 "sep_conv_3x3": 2 * (16 * 9 + 256), "sep_conv_5x5": 2 * (16 * 25 + 256),
+                 "dil_conv_3x3": 16 * 9 + 256, "dil_conv_5x5": 16 * 25 + 256}
+
+
+def test_supernet_ops_match_the_official_table():
+    from qsrbench.nas.supernet import MixedOp
+
+    mixed = MixedOp(16, stride=1)
+    assert [type(op).__name__ for op in mixed.ops][:4] == ["Zero", "Sequential", "Sequential", "Identity"]
+    assert {name: n_params(op) for name, op in zip(PRIMITIVES, mixed.ops)} == OP_PARAMS_C16
+    assert n_params(mixed) == 3168
+    reduce = MixedOp(16, stride=2)
+    assert n_params(reduce.ops[PRIMITIVES.index("skip_connect")]) == 2 * 16 * 8  # FactorizedReduce
+    # evaluation-network ops: affine BN adds 2 parameters per channel and BN
+    from qsrbench.nas.ops import make_op
+
+    assert n_params(make_op("sep_conv_3x3", 16, 1, affine=True)) == OP_PARAMS_C16["sep_conv_3x3"] + 2 * 2 * 16
+    assert type(make_op("max_pool_3x3", 16, 1, affine=True)).__name__ == "MaxPool2d"  # no BN there
+
+
+@pytest.mark.parametrize("mode,kwargs", [("weighted", {}), ("partial", {"partial_k": 2}), ("single", {})])
+def test_pooling_is_batch_normalised_in_every_supernet_mode(mode, kwargs):
+    """A pooled input of mean +5 leaves each pooling op with mean ~0 and std ~1 per channel."""
+    from qsrbench.nas.supernet import MixedOp
+
+    torch.manual_seed(0)
+    mixed = MixedOp(8, stride=1, **kwargs).train()
+    x = torch.randn(16, 8 // mixed.k, 8, 8) + 5.0
+    for name in ("max_pool_3x3", "avg_pool_3x3"):
+        out = mixed.ops[PRIMITIVES.index(name)](x)
+        assert out.mean().abs() < 1e-5 and (out.std(dim=(0, 2, 3)) - 1).abs().max() < 0.05
+    net = Supernet(channels=4, layers=3, partial_k=kwargs.get("partial_k", 1)).train()
+    path = ([1] * 14, [2] * 14) if mode == "single" else None
+    assert net(torch.randn(2, 3, 16, 16) + 5.0, mode, path=path).shape == (2, 10)
+
+
+def test_darts_v2_auxiliary_head_by_hand():
+    """Head at the 2nd reduction of C=36, 20 cells: 576 -> 1x1 128 (73,728) + BN (256) -> 2x2 768
+    (393,216) + BN (1,536) -> linear 10 (7,690): 476,426; the network alone stays 3,349,342."""
+    with_head = GenotypeNetwork(DARTS_V2, channels=36, layers=20, auxiliary=True)
+    assert n_params(with_head.auxiliary) == 73_728 + 256 + 393_216 + 1_536 + 7_690 == 476_426
+    assert n_params(with_head) == 3_349_342 + 476_426
+    small = GenotypeNetwork(DARTS_V2, channels=4, layers=5, auxiliary=True).train()
+    logits, aux = small(torch.randn(2, 3, 32, 32))
+    assert logits.shape == aux.shape == (2, 10)
+    assert small.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 10)  # eval: logits only
+
+
+# --- derivation rules -------------------------------------------------------------------------
+def test_derivation_ties_go_to_the_lower_edge_and_the_earlier_op():
+    e, k = num_edges(), len(PRIMITIVES)
+    w = torch.zeros(e, k)
+    w[0:2, PRIMITIVES.index("sep_conv_5x5")] = 0.5  # node 0: both inputs
+    w[2:5, PRIMITIVES.index("dil_conv_3x3")] = 0.3  # node 1: three edges tie -> inputs 0 and 1
+    w[2, PRIMITIVES.index("max_pool_3x3")] = 0.3    # op tie on edge 2 -> the earlier op (max pool)
+    g = derive_genotype(w, w)
+    assert g.normal[:4] == [("sep_conv_5x5", 0), ("sep_conv_5x5", 1), ("max_pool_3x3", 0), ("dil_conv_3x3", 1)]
+
+
+def test_supernet_alphas_set_by_hand_derive_their_genotype():
+    """Relaxation (DARTS) parses softmax(α); with edge normalization (PC-DARTS) a strong op on an
+    edge of low β loses to a weaker op on an edge of high β."""
+    from reference.darts import Relaxation
+    from reference.pc_darts import PartialRelaxation
+
+    net = Supernet(channels=4, layers=3, partial_k=2)
+    with torch.no_grad():
+        net.alphas_normal.zero_()
+        net.alphas_normal[0, PRIMITIVES.index("sep_conv_3x3")] = 3.0
+        net.alphas_normal[1, PRIMITIVES.index("skip_connect")] = 2.0
+        net.alphas_normal[2, PRIMITIVES.index("dil_conv_5x5")] = 4.0  # node 1: edges 2, 3, 4
+        net.alphas_normal[3, PRIMITIVES.index("avg_pool_3x3")] = 3.0
+        net.alphas_normal[4, PRIMITIVES.index("sep_conv_5x5")] = 3.5
+        net.betas_normal.zero_()
+        net.betas_normal[2] = -5.0  # node 1's first edge is switched off by edge normalization
+    plain = Relaxation().derive(net).normal
+    assert plain[:4] == [("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_5x5", 0), ("sep_conv_5x5", 2)]
+    normalized = PartialRelaxation(2, 0).derive(net).normal
+    assert normalized[:4] == [("sep_conv_3x3", 0), ("skip_connect", 1), ("avg_pool_3x3", 1), ("sep_conv_5x5", 2)]
+
+
+# --- MDENAS: the pairwise rule, sequential, with explicit ties ---------------------------------
 def test_mdenas_update_hand_case():
-    """Epochs (1, 2, 3), accuracies (0.9, 0.5, 0.7), uniform p, lr 0.1: op 0 beats both
-    more-trained ops (+2); op 1 and op 2 each lose to op 0 (less trained, more accurate) (-1)."""
-    d = MDENASDistribution(1, 3, lr=0.1)
-    d.epochs[:] = torch.tensor([[1.0, 2.0, 3.0]])
-    d.acc_sum[:] = torch.tensor([[0.9, 1.0, 2.1]])  # means 0.9, 0.5, 0.7
-    p = d.update()
-    assert torch.allclose(p, torch.tensor([[1 / 3 + 0.2, 1 / 3 - 0.1, 1 / 3 - 0.1]], dtype=torch.float64))
+    """θ uniform (0.25), epochs (1, 2, 2, 0), latest accuracies (0.6, 0.5, 0.7, 0), lr 0.1; pairs
+    in order: (0,1) op 0 has fewer epochs and is more accurate: 0.1 from op 1 to op 0;
+    (0,2) op 2 is more accurate but trained more: nothing; (1,2) equal epochs, op 2 more accurate:
+    0.1 from op 1 to op 2; op 3 was never sampled: nothing. With lr 0.2 op 1 has only 0.05 left
+    at (1,2) and gives all of it."""
+    from reference.mdenas import mdenas_update
+
+    epochs = torch.tensor([[1.0, 2.0, 2.0, 0.0]], dtype=torch.float64)
+    acc = torch.tensor([[0.6, 0.5, 0.7, 0.0]], dtype=torch.float64)
+    p = mdenas_update(torch.full((1, 4), 0.25, dtype=torch.float64), epochs, acc, 0.1)
+    assert p.flatten().tolist() == pytest.approx([0.35, 0.05, 0.35, 0.25])
+    p = mdenas_update(torch.full((1, 4), 0.25, dtype=torch.float64), epochs, acc, 0.2)
+    assert p.flatten().tolist() == pytest.approx([0.45, 0.0, 0.30, 0.25])
+    same = mdenas_update(torch.full((1, 2), 0.5, dtype=torch.float64),
+                         torch.tensor([[1.0, 3.0]]), torch.tensor([[0.5, 0.5]]), 0.1)
+    assert same.flatten().tolist() == [0.5, 0.5]  # equal accuracies move nothing
 
 
-def test_ddpnas_prune_hand_case():
-    d = DDPNASDistribution(2, 3)
-    d.record([0, 1], 0.9)
-    d.record([1, 1], 0.5)
-    # edge 0: means (0.9, 0.5, untried -> scored as the edge's best, 0.9): op 1 goes.
-    # edge 1: (untried, 0.7, untried) all score 0.7: a tie removes the first, op 0.
-    assert d.prune() == [1, 0]
-    d.record([2, 2], 0.1)  # edge 0: (0.9, -, 0.1); edge 1: (-, 0.7, 0.1): op 2 goes on both
-    assert d.prune() == [2, 2]
-    assert d.done and d.final_path() == [0, 1]
-    assert d.prune() == [-1, -1]
+def test_mdenas_keeps_the_latest_accuracy_per_epoch():
+    from reference.mdenas import MDENASStrategy
+
+    s = MDENASStrategy(lr=0.1)
+    path = ([3] * 14, [4] * 14)
+    s.record(path, 0.4)
+    s.record(path, 0.2)
+    assert s.accuracy[0][0, 3] == 0.2 and s.epochs[0][0, 3] == 2  # overwritten, counted twice
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_distribution_methods_find_the_known_best_architecture(seed):
-    """Fake oracle: accuracy = mean over edges of a known per-operation quality (distinct ranks)."""
-    g = torch.Generator().manual_seed(seed)
-    edges, ops = 4, 5
-    quality = torch.stack([torch.randperm(ops, generator=g).double() / ops for _ in range(edges)])
-    best = quality.argmax(1).tolist()
+# --- DDPNAS: sampling without replacement, the statistic, the pruning order -------------------
+def test_ddpnas_pruning_order_on_a_hand_score_table():
+    """Edge 0 accuracies (0.50, 0.52, 0.49): softmax(100·acc) ∝ (1, e², e⁻¹) = (0.1142, 0.8438,
+    0.0420); v = 0.2 · that; θ = (1/3 + v) / 1.2 = (0.29681, 0.41841, 0.28478): op 2 goes.
+    Edge 1 (0.3, 0.3, 0.4): ops 0 and 1 tie at the bottom: the first, op 0, goes."""
+    from reference.ddpnas import EdgePruner
 
-    def accuracy(path):
-        return float(quality[torch.arange(edges), torch.tensor(path)].mean())
+    p = EdgePruner(edges=2, ops=3)
+    p.rounds = [torch.tensor([[0.50, 0.52, 0.49], [0.3, 0.3, 0.4]], dtype=torch.float64)]
+    assert p.update_and_prune() == [2, 0]
+    assert p.theta[0].tolist() == pytest.approx([0.29681, 0.41841, 0.28478], abs=1e-5)
+    assert p.alive.tolist() == [[True, True, False], [False, True, True]]
 
-    m = MDENASDistribution(edges, ops, lr=0.01)
-    for _ in range(400):
-        path = sample_path(m.probs, g)
-        m.record(path, accuracy(path))
-        m.update()
-    assert m.probs.argmax(1).tolist() == best
-    d = DDPNASDistribution(edges, ops)
-    while not d.done:
-        for _ in range(40):
-            path = sample_path(d.probs, g)
-            d.record(path, accuracy(path))
-        d.prune()
-    assert d.final_path() == best
+
+def test_ddpnas_trains_every_survivor_once_per_round():
+    from reference.ddpnas import EdgePruner
+
+    p = EdgePruner(edges=3, ops=4)
+    g = torch.Generator().manual_seed(0)
+    drawn, ends = [], []
+    for _ in range(4):  # one epoch each: draw, train, record
+        drawn.append(p.draw(g))
+        ends.append(p.record(drawn[-1], 0.5))
+    assert all(sorted(col) == [0, 1, 2, 3] for col in zip(*drawn))  # per edge: each op once
+    assert ends == [False, False, False, True] and len(p.rounds) == 1
+
+
+def test_ddpnas_genotype_is_ranked_by_theta_not_by_the_one_hot_survivors():
+    """After pruning every edge has one survivor; ranking edges by the one-hot survivors ties them
+    all and keeps inputs 0 and 1 for every node. θ ranks them: node 3 takes nodes 2 and 3."""
+    from reference.ddpnas import DDPNASStrategy
+
+    s = DDPNASStrategy(pruning_step=1)
+    for cell in s.cells:
+        cell.alive[:] = False
+        cell.alive[:, PRIMITIVES.index("sep_conv_3x3")] = True
+        cell.theta[:] = 0.01
+        cell.theta[:, PRIMITIVES.index("sep_conv_3x3")] = torch.linspace(0.2, 0.6, 14, dtype=torch.float64)
+    g = s.derive(None)
+    assert s.finished()
+    assert [src for _, src in g.normal[6:8]] == [3, 4]  # node 3: the two highest-θ edges
+    assert {src for _, src in g.normal} != {0, 1}
+
+
+# --- layering --------------------------------------------------------------------------------
+def test_the_nas_package_names_no_method():
+    import re
+    from pathlib import Path
+
+    import qsrbench.nas as pkg
+
+    names = re.compile(r"\b(darts|pc[-_ ]?darts|mdenas|mdenas|ddpnas|bnas|bpe|quantnas)\b", re.I)
+    found = [f"{p.name}:{i + 1}" for p in Path(pkg.__file__).parent.glob("*.py")
+             for i, line in enumerate(p.read_text().splitlines()) if names.search(line)]
+    assert not found, f"method names in qsrbench/nas/: {found}"

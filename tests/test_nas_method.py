@@ -52,8 +52,13 @@ def test_valid_nas_spec_has_one_job_per_seed():
     ({"datasets": ["Set5"]}, "datasets.0: Set5 is not a classification set"),
     ({"model": {"name": "imdn"}}, "model: a NAS spec searches its model"),
     ({"method__final__test_images": 20_000}, "CIFAR-10 has 10,000 test images"),
-    ({"method__search__images": 16}, "cannot fill one batch"),
-    ({"method__name": "ddpnas"}, "at least 7 epochs"),
+    ({"method__search__images": 16}, "cannot fill one training batch"),
+    ({"method__name": "ddpnas"}, "method.search.epochs: DDPNAS prunes to one operation per edge in 105 epochs"),
+    ({"method__name": "ddpnas", "method__pruning_step": 1}, "in 35 epochs at pruning_step 1"),
+    ({"method__name": "pc-darts", "method__partial_k": 3}, "method.partial_k: K = 3 must divide"),
+    ({"method__name": "pc-darts"}, "method.warmup_epochs: 15 warm-up epochs leave no architecture step"),
+    ({"method__name": "mdenas", "method__sample_every": "step"}, "method.sample_every"),
+    ({"method__temperature": 2.0}, "method.temperature: unknown field"),
     ({"method__seeds": []}, "method.seeds"),
     ({"method__device": "tpu"}, "method.device"),
     ({"method__search__width": 3}, "method.search.width"),
@@ -180,7 +185,7 @@ def _published(error, gpu_days, plus_minus=None):
 def test_nas_board_lists_published_claims_and_cost_ratios():
     metrics = {"top1": {}, "error": {}, "search_s": {}, "search_gpu_days": {}}
     specs = [parse_spec(nas(name="darts-f", tier="full", expected=[_published(3.0, 1.5, 0.14)], metrics=metrics)),
-             parse_spec(nas(name="pc-f", tier="full", method__name="pc-darts",
+             parse_spec(nas(name="pc-f", tier="full", method__name="pc-darts", method__warmup_epochs=0,
                             expected=[_published(2.57, 0.1, 0.07)], metrics=metrics))]
     records = [rec("darts", 90.0, 100.0, seed=0), rec("darts", 91.0, 110.0, seed=1),
                rec("pc-darts", 89.0, 50.0, spec="pc-small", seed=0),
@@ -200,7 +205,8 @@ def test_nas_board_lists_published_claims_and_cost_ratios():
 
 
 GPU_EXTRA = {"darts": (2, ""), "pc-darts": (2, "partial_k = 2\nwarmup_epochs = 1"),
-             "mdenas": (2, ""), "ddpnas": (7, "prune_every = 1")}  # (search epochs, method fields)
+             "mdenas": (2, ""), "ddpnas": (35, "pruning_step = 1"),
+             "random-search": (1, "")}  # (search epochs, method fields)
 
 
 @pytest.mark.gpu

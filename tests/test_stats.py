@@ -64,3 +64,25 @@ def test_ratio_interval_delta_method_by_hand():
 def test_overlap():
     assert overlap(t_interval([1.0, 2.0, 3.0]), t_interval([4.0, 4.1, 4.2]))
     assert not overlap(t_interval([1.0, 1.01, 1.02]), t_interval([4.0, 4.01, 4.02]))
+
+
+def test_above_chance_is_the_binomial_bound():
+    """Binomial(500, 0.1): mean 50, sd 6.7; its 0.999 quantile is 72 (scipy), so 72 correct is
+    still a possible guesser and 73 is not; a chance-level 10% (50) never passes."""
+    from qsrbench.stats import above_chance
+
+    assert st.binom.ppf(0.999, 500, 0.1) == 72
+    assert not above_chance(50, 500, 0.1) and not above_chance(72, 500, 0.1)
+    assert above_chance(73, 500, 0.1)
+
+
+def test_welch_interval_and_detectable_difference_by_hand():
+    from qsrbench.stats import detectable_difference, welch_interval
+
+    # a = (1, 2, 3), b = (2, 4, 6): d = -2; va = 1/3, vb = 4/3; df = (5/3)^2 / ((1/9 + 16/9) / 2) = 2.941
+    i = welch_interval([1.0, 2.0, 3.0], [2.0, 4.0, 6.0])
+    df = (5 / 3) ** 2 / ((1 / 9 + 16 / 9) / 2)
+    half = st.t.ppf(0.975, df) * math.sqrt(5 / 3)
+    assert (i.estimate, i.low, i.high) == pytest.approx((-2.0, -2.0 - half, -2.0 + half))
+    # n = 6, std 1: t(0.975, 10) · sqrt(2/6) = 2.2281389 · 0.5773503 = 1.2864166
+    assert detectable_difference(1.0, 6) == pytest.approx(1.2864166, abs=1e-6)

@@ -1,9 +1,15 @@
-"""DARTS genotypes: the discrete architecture a search returns (pydantic, validated).
+"""Genotypes of the cell space: the discrete architecture a search returns (pydantic, validated).
 
 A genotype lists, for the normal and the reduction cell, two ``(operation, input)`` pairs per
 intermediate node (input 0/1 = the cell's two inputs, k + 2 = intermediate node k) and the
-nodes concatenated at the output. This is the format of the DARTS paper's ``genotypes.py`` and
-of ``shared/nas/bpe_ground_truth.json``.
+nodes concatenated at the output. This is the format of ``genotypes.py`` of Liu et al. (ICLR
+2019; quark0 repository) and of ``shared/nas/bpe_ground_truth.json``.
+
+:func:`derive_genotype` is the authors' ``genotype()/_parse`` rule on any ``(edges, ops)`` score
+table (softmaxed α, α times edge weights, probabilities): per node the two incoming edges whose
+best non-'none' score is highest, each with that operation. Ties are explicit: between edges the
+lower edge index wins (a stable sort, as the authors' ``sorted``), between operations the
+earlier one in :data:`PRIMITIVES` (their strict ``>`` scan).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ def edge_index(node: int, source: int) -> int:
 
 
 class Genotype(BaseModel):
-    """A DARTS architecture. ``normal`` / ``reduce``: 2 pairs per node, node by node."""
+    """An architecture of the cell space. ``normal`` / ``reduce``: 2 pairs per node, node by node."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -92,8 +98,8 @@ class Genotype(BaseModel):
 
 
 def _derive_cell(weights: torch.Tensor, steps: int) -> list[tuple[str, int]]:
-    """DARTS rule: per node keep the 2 incoming edges whose strongest non-'none' op is largest,
-    each with that op."""
+    """Per node keep the 2 incoming edges whose strongest non-'none' op is largest, each with
+    that op (ties: the lower edge, the earlier op)."""
     none = PRIMITIVES.index("none")
     pairs: list[tuple[str, int]] = []
     start = 0

@@ -1,17 +1,21 @@
-"""Base of the NAS methods in ``reference/``: a spec → a search → a genotype → a short final
+"""Base of the search methods in ``reference/``: a spec → a search → a genotype → the final
 training → one record per seed (task ``"nas"``).
 
-A NAS spec names ``datasets = ["CIFAR-10"]`` and no scales; ``[method]`` holds the search
-budget (:class:`SearchParams`), the final training (:class:`FinalParams`), the seeds and the
-device. Each seed is a job (record variant ``"seed N"``) with metrics ``top1`` (test accuracy
-of the final network, %) and ``search_s`` (search wall-clock seconds), plus params, MACs of one
-training-size input (32x32 on CIFAR-10), and in ``extra`` the genotype, device name, epochs, supernet forward/backward
-passes, data variant (original or JPEG copy) and sizes.
+A NAS spec names ``datasets = ["CIFAR-10"]`` and no scales; ``[method]`` holds the search loop's
+hyper-parameters (:class:`SearchParams`, defaults: the first-order search of Liu et al., ICLR
+2019, ``cnn/train_search.py``), the final training (:class:`FinalParams`, defaults: their
+``cnn/train.py --auxiliary --cutout``), the seeds and the device, plus the method's own options.
+A method module subclasses :class:`NASMethod` and returns its :class:`~.search.SearchStrategy`
+from :meth:`NASMethod.strategy` (or overrides :meth:`NASMethod.find_genotype` when it needs no
+supernet). Each seed is a job (record variant ``"seed N"``) with metrics ``top1`` (test accuracy
+of the final network, %), ``error`` and ``search_s``, plus params, MACs of one training-size
+input, and in ``extra`` the genotype, the strategy's summary, device, epochs, passes, data
+variant and sizes.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -22,23 +26,36 @@ from ..methods import Job, JobResult, Method, RunContext, dataset_role
 from ..registry import datasets
 from ..spec import MethodParams, SpecBase, Strict
 from .network import GenotypeNetwork
-from .search import SearchBudget, search, train_and_test
+from .search import SearchBudget, SearchResult, SearchStrategy, search, train_and_test
 
 __all__ = ["SearchParams", "FinalParams", "NASParams", "NASMethod", "resolve_device"]
 
 
 class SearchParams(Strict):
-    epochs: int = Field(50, ge=1)
-    batch_size: int = Field(64, ge=1)
-    images: int = Field(50_000, ge=2)  # of the training split; halves for weights / architecture
-    channels: int = Field(16, ge=1)
-    layers: int = Field(8, ge=3)
-    lr: float = Field(0.025, gt=0)
-    arch_lr: float = Field(3e-4, gt=0)
+    """The search loop (:class:`~.search.SearchBudget`); defaults: the authors' first-order search."""
+
+    epochs: int = Field(50, ge=1, description="search epochs")
+    batch_size: int = Field(64, ge=1, description="mini-batch of weight and architecture steps")
+    images: int = Field(50_000, ge=2, description="training images the search uses")
+    train_portion: float = Field(0.5, gt=0, lt=1, description="share that trains the weights; the rest validates")
+    channels: int = Field(16, ge=1, description="initial channels of the supernet")
+    layers: int = Field(8, ge=3, description="cells of the supernet")
+    lr: float = Field(0.025, gt=0, description="SGD learning rate of the weights")
+    lr_min: float = Field(0.001, ge=0, description="cosine schedule's final learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(3e-4, ge=0)
+    grad_clip: float = Field(5.0, gt=0, description="gradient-norm clip of the weights")
+    arch_lr: float = Field(3e-4, gt=0, description="Adam learning rate of the architecture parameters")
+    arch_weight_decay: float = Field(1e-3, ge=0)
+    augment_arch: bool = Field(True, description="augment architecture batches like training batches")
+    val_images: int | None = Field(None, ge=1, description="validation images a path score uses (None: all)")
+
+    def budget(self, seed: int) -> SearchBudget:
+        return SearchBudget(seed=seed, **self.model_dump())
 
 
 class FinalParams(Strict):
-    """Final training of the derived genotype from scratch (DARTS recipe, scaled by the tier)."""
+    """Final training of the derived genotype from scratch (``cnn/train.py --auxiliary --cutout``)."""
 
     epochs: int = Field(600, ge=0)
     train_images: int = Field(50_000, ge=1)
@@ -47,8 +64,12 @@ class FinalParams(Strict):
     layers: int = Field(20, ge=3)
     batch_size: int = Field(96, ge=1)
     lr: float = Field(0.025, gt=0)
-    cutout: int = Field(16, ge=0)
-    drop_path: float = Field(0.2, ge=0, lt=1)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(3e-4, ge=0)
+    cutout: int = Field(16, ge=0, description="cutout square side, pixels (0: off)")
+    drop_path: float = Field(0.2, ge=0, lt=1, description="final drop-path probability (linear ramp)")
+    auxiliary_weight: float = Field(0.4, ge=0, description="auxiliary-head loss weight (0: no head)")
+    grad_clip: float = Field(5.0, gt=0)
 
 
 class NASParams(MethodParams):
@@ -67,13 +88,11 @@ def resolve_device(choice: str) -> str:
 
 
 class NASMethod(Method):
-    """A registered search method; subclasses set ``name``, ``Params``, ``citation``,
-    ``search_method`` and ``budget_fields`` (which of their parameters go into the search)."""
+    """A registered search method: subclasses set ``name``, ``Params``, ``citation`` and build
+    their strategy; :meth:`check_method` adds their own spec checks."""
 
     task = "nas"
     requires_model = False
-    search_method: ClassVar[str]
-    budget_fields: ClassVar[dict[str, str]] = {}  # the method's own parameter → SearchBudget field
 
     def __init__(self) -> None:
         self._data: dict = {}
@@ -96,18 +115,22 @@ class NASMethod(Method):
             if spec.method.search.images > 50_000 or spec.method.final.train_images > 50_000:
                 problems.append(("method.search.images", "CIFAR-10 has 50,000 training images"))
         try:
-            cls.budget(spec, 0).check(cls.search_method)
+            spec.method.search.budget(0).check()
         except QsrbenchError as exc:
             problems.append(("method.search", str(exc).removeprefix("budget: ")))
-        return problems
+        return problems + cls.check_method(spec)
 
     @classmethod
-    def budget(cls, spec: SpecBase, seed: int) -> SearchBudget:
-        s = spec.method.search
-        own = {field: getattr(spec.method, param) for param, field in cls.budget_fields.items()}
-        return SearchBudget(epochs=s.epochs, batch_size=s.batch_size, images=s.images,
-                            channels=s.channels, layers=s.layers, lr=s.lr, arch_lr=s.arch_lr,
-                            seed=seed, **own)
+    def check_method(cls, spec: SpecBase) -> list[tuple[str, str]]:
+        """The method's own spec checks, as ``(field path, message)``."""
+        return []
+
+    def strategy(self, spec: SpecBase, seed: int) -> SearchStrategy:
+        raise NotImplementedError
+
+    def find_genotype(self, spec: SpecBase, seed: int, train, device: str) -> SearchResult:
+        """The search: by default the shared loop driven by :meth:`strategy`."""
+        return search(self.strategy(spec, seed), train, spec.method.search.budget(seed), device)
 
     def jobs(self, spec: SpecBase) -> list[Job]:
         return [Job(d, None, None, f"seed {s}") for d in spec.datasets for s in spec.method.seeds]
@@ -122,13 +145,15 @@ class NASMethod(Method):
         seed = int(job.variant.split()[-1])
         device = resolve_device(spec.method.device)
         train, test = self._split(ctx, job.dataset, "train"), self._split(ctx, job.dataset, "test")
-        result = search(self.search_method, train, self.budget(spec, seed), device)
+        result = self.find_genotype(spec, seed, train, device)
         f = spec.method.final
         final_train = train.subset(f.train_images, seed) if f.train_images < len(train) else train
         final_test = test.subset(f.test_images, seed) if f.test_images < len(test) else test
         out = train_and_test(result.genotype, final_train, final_test, epochs=f.epochs,
                              channels=f.channels, layers=f.layers, batch_size=f.batch_size, lr=f.lr,
-                             cutout=f.cutout, drop_path=f.drop_path, seed=seed, device=device)
+                             momentum=f.momentum, weight_decay=f.weight_decay, cutout=f.cutout,
+                             drop_path=f.drop_path, auxiliary_weight=f.auxiliary_weight,
+                             grad_clip=f.grad_clip, seed=seed, device=device)
         net = GenotypeNetwork(result.genotype, f.channels, f.layers, len(train.classes))
         macs = sum(c.macs for c in layer_costs(net, (1, *train.images.shape[1:])))
         metrics = {"top1": out["test_acc"], "error": 100.0 - out["test_acc"], "search_s": result.wall_s}
@@ -142,4 +167,6 @@ class NASMethod(Method):
                    "forward_passes": result.forward_passes, "backward_passes": result.backward_passes,
                    "data_variant": train.variant, "search_images": min(spec.method.search.images, len(train)),
                    "final_train_images": len(final_train), "test_images": len(final_test),
-                   "final_epochs": f.epochs, "train_s": out["train_s"], "history": result.history})
+                   "test_correct": out["correct"], "classes": len(train.classes),
+                   "final_epochs": f.epochs, "train_s": out["train_s"], "history": result.history,
+                   "search_summary": result.summary})

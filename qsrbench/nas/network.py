@@ -1,9 +1,17 @@
-"""The evaluation network of a genotype (DARTS's CIFAR ``NetworkCIFAR``, without the auxiliary head).
+"""The evaluation network of a genotype (the authors' CIFAR ``NetworkCIFAR``, with its auxiliary head).
 
-Liu et al., DARTS, ICLR 2019, App. A.2: stem conv3x3 (3 → 3C) + BN, ``layers`` cells (reduction
-cells at ``layers // 3`` and ``2 * layers // 3``), each node the sum of its two chosen operations
-(affine BN), optional drop-path on non-identity operations during training, global average
-pooling, linear classifier. Paper setting: C = 36, 20 layers (3.3M parameters for DARTS V2).
+Liu et al., ICLR 2019 (arXiv 1806.09055), App. A.2, and ``cnn/model.py`` of their repository
+(quark0, commit f276dd3): stem conv3x3 (3 → 3C) + BN, ``layers`` cells (reduction cells at
+``layers // 3`` and ``2 * layers // 3``), each node the sum of its two chosen operations
+(affine BN), drop-path on non-identity operations during training, global average pooling,
+linear classifier. Paper setting: C = 36, 20 layers (3,349,342 parameters for the second-order
+genotype of that paper without the auxiliary head).
+
+The auxiliary head (``auxiliary=True``; training only) reads the output of cell
+``2 * layers // 3`` (the second reduction): ReLU, 5x5 average pooling with stride 3 (8x8 → 2x2,
+padding not counted), 1x1 conv to 128 + BN + ReLU, 2x2 conv to 768 + BN + ReLU, linear to the
+classes; its loss is added with a weight (0.4 in the papers' protocol). In training mode the
+forward then returns ``(logits, aux_logits)``; in eval mode the logits only.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from torch import nn
 from .genotype import Genotype
 from .ops import FactorizedReduce, ReLUConvBN, make_op
 
-__all__ = ["EvalCell", "GenotypeNetwork", "drop_path"]
+__all__ = ["EvalCell", "GenotypeNetwork", "AuxiliaryHead", "drop_path"]
 
 
 def drop_path(x: torch.Tensor, prob: float) -> torch.Tensor:
@@ -52,9 +60,20 @@ class EvalCell(nn.Module):
         return torch.cat([states[i] for i in self.concat], dim=1)
 
 
+class AuxiliaryHead(nn.Sequential):
+    """The authors' ``AuxiliaryHeadCIFAR`` for an 8x8 input of ``channels`` channels."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__(
+            nn.ReLU(inplace=False), nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),
+            nn.Conv2d(channels, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=False),
+            nn.Conv2d(128, 768, 2, bias=False), nn.BatchNorm2d(768), nn.ReLU(inplace=False),
+            nn.Flatten(), nn.Linear(768, num_classes))
+
+
 class GenotypeNetwork(nn.Module):
     def __init__(self, genotype: Genotype, channels: int = 36, layers: int = 20, num_classes: int = 10,
-                 stem_multiplier: int = 3):
+                 stem_multiplier: int = 3, auxiliary: bool = False):
         super().__init__()
         self.drop_path_prob = 0.0
         c_curr = stem_multiplier * channels
@@ -72,10 +91,18 @@ class GenotypeNetwork(nn.Module):
             self.cells.append(cell)
             reduction_prev = reduction
             c_pp, c_p = c_p, cell.multiplier * c_curr
+            if auxiliary and i == 2 * layers // 3:
+                aux_channels = c_p
+        self.aux_index = 2 * layers // 3
+        self.auxiliary = AuxiliaryHead(aux_channels, num_classes) if auxiliary else None
         self.classifier = nn.Linear(c_p, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor):
         s0 = s1 = self.stem(x)
-        for cell in self.cells:
+        aux = None
+        for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
-        return self.classifier(F.adaptive_avg_pool2d(s1, 1).flatten(1))
+            if i == self.aux_index and self.auxiliary is not None and self.training:
+                aux = self.auxiliary(s1)
+        logits = self.classifier(F.adaptive_avg_pool2d(s1, 1).flatten(1))
+        return (logits, aux) if aux is not None else logits

@@ -1,11 +1,13 @@
-"""The eight candidate operations of the DARTS space and the cells' preprocessing layers.
+"""The eight candidate operations of the cell search space and the cells' preprocessing layers.
 
-Liu, Simonyan and Yang, "DARTS: Differentiable Architecture Search", ICLR 2019 (arXiv
-1806.09055), Sec. 3.1 / App. A.1: 3x3 and 5x5 separable convolutions (applied twice),
-3x3 and 5x5 dilated separable convolutions (dilation 2), 3x3 max and average pooling, identity
-(``skip_connect``; a factorized reduction when the edge has stride 2) and ``none`` (zero). Every
-convolution is ReLU-conv-BN. ``affine`` is False in the search supernet (as in the paper) and
-True in the evaluation network.
+Liu, Simonyan and Yang, ICLR 2019 (arXiv 1806.09055), Sec. 3.1 / App. A.1, and their
+``cnn/operations.py`` (quark0 repository, commit f276dd3): 3x3 and 5x5 separable convolutions
+(applied twice), 3x3 and 5x5 dilated separable convolutions (dilation 2), 3x3 max and average
+pooling, identity (``skip_connect``; a factorized reduction when the edge has stride 2) and
+``none`` (zero). Every convolution is ReLU-conv-BN. ``affine`` is False in the search supernet
+and True in the evaluation network. In the supernet (``pool_bn=True``) the pooling operations
+are followed by ``BatchNorm2d(affine=False)``, as the authors' ``MixedOp`` does, so that their
+outputs are normalised like those of the convolutions they compete with.
 """
 
 from __future__ import annotations
@@ -85,9 +87,13 @@ OPS = {
 }
 
 
-def make_op(name: str, channels: int, stride: int, affine: bool) -> nn.Module:
+def make_op(name: str, channels: int, stride: int, affine: bool, pool_bn: bool = False) -> nn.Module:
+    """Operation ``name`` on ``channels`` channels; ``pool_bn`` adds the supernet's BN after pooling."""
     if name not in OPS:
         from ..errors import QsrbenchError
 
         raise QsrbenchError(f"unknown operation {name!r} (known: {', '.join(OPS)})")
-    return OPS[name](channels, stride, affine)
+    op = OPS[name](channels, stride, affine)
+    if pool_bn and "pool" in name:
+        return nn.Sequential(op, nn.BatchNorm2d(channels, affine=False))
+    return op

@@ -1,19 +1,22 @@
-"""The DARTS-space supernet with three forward modes.
+"""The cell-space supernet (Liu et al., ICLR 2019, arXiv 1806.09055) with three forward modes.
 
-* ``"weighted"`` — DARTS (Liu et al., ICLR 2019, arXiv 1806.09055): every edge outputs the
-  softmax(α)-weighted sum of all eight operations.
-* ``"partial"`` — PC-DARTS (Xu et al., ICLR 2020, arXiv 1907.05737): only 1/K of the channels go
-  through the weighted operations (the rest bypass, max-pooled on reduction edges), followed by
-  a channel shuffle; each node sums its incoming edges weighted by softmax(β) over those edges
-  (edge normalization).
-* ``"single"`` — one sampled operation per edge (MDENAS, Zheng et al., ICCV 2019,
-  arXiv 1905.07529; DDPNAS, Zheng et al., arXiv 1905.13543): ``path`` gives the operation index
-  of every edge of the normal and of the reduction cell; only those operations run.
+* ``"weighted"`` — every edge outputs the softmax(α)-weighted sum of all eight operations
+  (continuous relaxation, Liu et al. Sec. 2.2).
+* ``"partial"`` — only 1/K of the channels go through the weighted operations, the first 1/K
+  as the authors' code does (the rest bypass, max-pooled on reduction edges), followed by a
+  channel shuffle; each node sums its incoming edges weighted by softmax(β) over those edges
+  (Xu et al., ICLR 2020, arXiv 1907.05737: partial channels and edge normalization).
+* ``"single"`` — one operation per edge (``path``: the operation index of every edge of the
+  normal and of the reduction cell); only those operations run (the single-path supernet of the
+  distribution-learning methods, Zheng et al., ICCV 2019 and arXiv 1905.13543).
 
-Layout (CIFAR, as in DARTS): stem conv3x3 (3 → 3C) + BN, ``layers`` cells with reductions at
+In every mode the pooling operations are followed by ``BatchNorm2d(affine=False)`` (the authors'
+``MixedOp``), so pooled outputs are normalised like the convolutions'.
+
+Layout (CIFAR): stem conv3x3 (3 → 3C) + BN, ``layers`` cells with reductions at
 ``layers // 3`` and ``2 * layers // 3`` (channels doubled there), global average pooling and a
-linear classifier. Architecture parameters live beside the network weights
-(:meth:`Supernet.arch_parameters`), so that the methods can optimize them separately.
+linear classifier. The architecture parameters α (and β) live beside the network weights
+(:meth:`Supernet.arch_parameters`); search methods use them or not.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ class MixedOp(nn.Module):
             raise QsrbenchError(f"partial-channel K = {partial_k} must divide {channels} channels")
         self.k, self.stride = partial_k, stride
         width = channels // partial_k
-        self.ops = nn.ModuleList(make_op(name, width, stride, affine=False) for name in PRIMITIVES)
+        self.ops = nn.ModuleList(make_op(name, width, stride, affine=False, pool_bn=True)
+                                 for name in PRIMITIVES)
         if stride == 2 and partial_k > 1:
             self.bypass = nn.MaxPool2d(2, 2)
 
@@ -91,7 +95,7 @@ class SearchCell(nn.Module):
 
 
 class Supernet(nn.Module):
-    """DARTS search network: ``C`` initial channels, ``layers`` cells, ``num_classes`` outputs."""
+    """The search network: ``C`` initial channels, ``layers`` cells, ``num_classes`` outputs."""
 
     def __init__(self, channels: int = 16, layers: int = 8, num_classes: int = 10, steps: int = 4,
                  multiplier: int = 4, stem_multiplier: int = 3, partial_k: int = 1):
@@ -125,8 +129,8 @@ class Supernet(nn.Module):
         arch = {id(p) for p in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in arch]
 
-    def _edge_betas(self, betas: torch.Tensor) -> torch.Tensor:
-        """softmax of β over each node's incoming edges (PC-DARTS edge normalization)."""
+    def edge_weights(self, betas: torch.Tensor) -> torch.Tensor:
+        """softmax of β over each node's incoming edges (edge normalization)."""
         out, start = [], 0
         for i in range(self.steps):
             out.append(F.softmax(betas[start:start + 2 + i], dim=-1))
@@ -143,7 +147,7 @@ class Supernet(nn.Module):
             raise QsrbenchError("the partial mode needs a supernet built with partial_k > 1")
         if weights is None and mode != "single":
             weights = (F.softmax(self.alphas_normal, dim=-1), F.softmax(self.alphas_reduce, dim=-1))
-        betas = (self._edge_betas(self.betas_normal), self._edge_betas(self.betas_reduce)) \
+        betas = (self.edge_weights(self.betas_normal), self.edge_weights(self.betas_reduce)) \
             if mode == "partial" else (None, None)
         s0 = s1 = self.stem(x)
         for cell in self.cells:
