@@ -7,9 +7,9 @@ statically from ``import`` statements anywhere in those files (function-level im
 the ``__init__`` of every package on the way. Registry look-ups by name are not imports, which is
 why the model's and the data sets' modules are roots of their own.
 
-Each file is hashed after normalization: parsed, docstrings dropped and unparsed again
-(``ast.unparse``), so comments, docstrings and formatting never change a fingerprint and any
-change of code does. The normal form is that of the running Python's ``ast``; records made under
+Each file is hashed after normalization: parsed, docstrings and the text of ``description=``
+arguments (field documentation) dropped, and unparsed again (``ast.unparse``), so comments,
+documentation and formatting never change a fingerprint and any change of code does. The normal form is that of the running Python's ``ast``; records made under
 another Python minor version may show as stale without a code change.
 """
 
@@ -52,12 +52,15 @@ def _module_file(name: str) -> Path | None:
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    """Drop docstrings and the text of ``description=`` arguments (pydantic field documentation)."""
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
                 and body and isinstance(body[0], ast.Expr)
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, ast.keyword) and node.arg == "description":
+            node.value = ast.Constant("")
     return tree
 
 

@@ -65,11 +65,12 @@ def test_fingerprint_changes_with_code_not_with_comments_or_unrelated_files(pack
     assert _digest(package) != after_helper
 
 
-def test_normalized_digest_ignores_formatting(tmp_path):
-    a, b = tmp_path / "a.py", tmp_path / "b.py"
-    a.write_text("x = [1,2,3]\n")
-    b.write_text("x = [1, 2, 3]  # a list\n\n")
-    assert normalized_digest(a) == normalized_digest(b)
+def test_normalized_digest_ignores_formatting_and_field_documentation(tmp_path):
+    a, b, c = tmp_path / "a.py", tmp_path / "b.py", tmp_path / "c.py"
+    a.write_text("x = [1,2,3]\ny = Field(3, description='old')\n")
+    b.write_text("x = [1, 2, 3]  # a list\n\ny = Field(3, description='new words')\n")
+    c.write_text("x = [1, 2, 3]\ny = Field(4, description='old')\n")
+    assert normalized_digest(a) == normalized_digest(b) != normalized_digest(c)
 
 
 def test_a_spec_fingerprint_covers_method_model_and_data_modules():
