@@ -59,8 +59,8 @@ def data_root(request) -> Path:
     """The data root (``$QSRBENCH_DATA``); skips/fails when it has no manifest.json."""
     root = resolve_data_root()
     if not (root / "manifest.json").is_file():
-        missing_data(request.config, f"no data root at {root} (set QSRBENCH_DATA to a folder laid "
-                                     "out like shared/datasets)")
+        missing_data(request.config, f"no data root at {root}: set QSRBENCH_DATA to a folder holding "
+                                     "manifest.json and <Set>/HR/ (README, section 'Data')")
     return root
 
 

@@ -28,6 +28,8 @@ from tabulate import tabulate
 from .errors import QsrbenchError, SpecError
 
 DEFAULT_SPECS = "suites/specs"
+DESCRIPTION = ("Benchmark harness for quantized super-resolution and efficient architecture search:\n"
+               "validate specs, run them, store records, write leaderboards, compare stores.")
 
 
 def _results_dir(arg: str | None) -> Path:
@@ -35,9 +37,12 @@ def _results_dir(arg: str | None) -> Path:
 
 
 def cmd_list(args) -> int:
+    from .data.check import presence
+    from .data.root import resolve_data_root
     from .registry import datasets, methods, models
 
     kinds = {"methods": methods, "models": models, "datasets": datasets}
+    root = resolve_data_root(args.data_root)
     for kind in [args.kind] if args.kind else list(kinds):
         reg = kinds[kind]
         rows = []
@@ -47,11 +52,13 @@ def cmd_list(args) -> int:
                 desc = getattr(obj, "citation", "") or getattr(obj, "description", "")
                 if kind == "models":
                     desc = f"scales {','.join(map(str, obj.scales))}; {obj.description}"
-                rows.append([name, desc])
+                rows.append([name, desc, *presence(root, obj)] if kind == "datasets" else [name, desc])
             except QsrbenchError as exc:
-                rows.append([name, f"BROKEN: {exc}"])
-        print(f"{kind}:")
-        print(tabulate(rows, headers=["name", "description"], tablefmt="simple"))
+                rows.append([name, f"BROKEN: {exc}"] + (["—", "—"] if kind == "datasets" else []))
+        print(f"{kind}:" + (f" (data root {root}; verified: checksums already matched, "
+                            "`qsrbench data check` verifies all)" if kind == "datasets" else ""))
+        headers = ["name", "description"] + (["present", "verified"] if kind == "datasets" else [])
+        print(tabulate(rows, headers=headers, tablefmt="simple", maxcolwidths=[None, 60, None, None][:len(headers)]))
         print()
     return 0
 
@@ -124,13 +131,13 @@ def cmd_run(args) -> int:
         for r in summary.recorded:
             claims = sorted(r.claims, key=lambda c: c.get("kind") != "published")  # published first
             exp = claims[0]["metrics"] if claims else {}
-            rows.append([r.dataset, f"x{r.scale}" if r.scale else "—"] + [
+            rows.append([r.variant or "—", r.dataset, f"x{r.scale}" if r.scale else "—"] + [
                 f"{r.metrics[m]:.4f}" + (f" ({r.metrics[m] - exp[m]:+.4f} vs {exp[m]})" if m in exp else "")
                 if m in r.metrics else "—" for m in spec.metrics] + [f"{r.wall_s:.1f}"])
         print(f"{spec.name} v{spec.version}: {len(summary.recorded)} recorded, "
               f"{len(summary.skipped)} already in {store.root} (use --force to redo)")
         if rows:
-            print(tabulate(rows, headers=["dataset", "scale", *spec.metrics, "wall s"],
+            print(tabulate(rows, headers=["variant", "dataset", "scale", *spec.metrics, "wall s"],
                            tablefmt="simple", disable_numparse=True))
     return 2 if unavailable and not args.skip_missing else 0
 
@@ -289,12 +296,16 @@ def _run_arguments(s) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qsrbench", description=__doc__.split("\n\n")[0],
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="qsrbench", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"qsrbench {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="show registered methods, models and datasets")
     s.add_argument("kind", nargs="?", choices=["methods", "models", "datasets"])
+    s.add_argument("--data-root", help="data root whose sets to report (default: $QSRBENCH_DATA, else a user cache dir)")
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("schema", help="print the JSON schema of spec files")

@@ -18,7 +18,7 @@ from .data.root import data_root_origin
 from .data.sr import LoadedSet
 from .errors import QsrbenchError
 from .evaluate import evaluate_sr
-from .models.weights import file_sha256, weights_path
+from .models.weights import file_sha256, require_weights
 from .registry import datasets
 from .spec import MethodParams, SpecBase
 
@@ -174,7 +174,7 @@ class SRMethod(Method):
             metrics["ssim"] = res.ssim
         per_image = [{"name": s.name, "psnr": s.psnr, "ssim": s.ssim} for s in res.per_image]
         weights = spec.model.weights if spec.model is not None else None
-        sha = file_sha256(weights_path(weights, ctx.data_root)) if weights else None
+        sha = file_sha256(require_weights(weights, ctx.data_root)) if weights else None
         return JobResult(metrics=metrics, per_image=per_image, params=count_params(model),
                          macs=macs, bitops=bitops, wall_s=res.wall_s, forward_s=res.forward_s,
                          data_digest=data.digest, checkpoint_sha256=sha,

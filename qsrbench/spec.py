@@ -46,21 +46,22 @@ class Strict(BaseModel):
 class MethodParams(Strict):
     """Parameters of a method; each method subclasses this with ``name: Literal[...]``."""
 
-    name: str
+    name: str = Field(description="registered method name")
 
 
 class ModelRef(Strict):
     """A registered model and, optionally, a weights file (loaded with ``weights_only=True``)."""
 
-    name: str
-    weights: str | None = None
+    name: str = Field(description="registered model name (`qsrbench list models`)")
+    weights: str | None = Field(None, description=(
+        "weights file: absolute, or relative to $QSRBENCH_WEIGHTS, else to <data root>/../weights"))
 
 
 class Bits(Strict):
     """Weight and activation bit-widths; 32/32 means full precision."""
 
-    weight: int = Field(32, ge=1, le=32)
-    activation: int = Field(32, ge=1, le=32)
+    weight: int = Field(32, ge=1, le=32, description="weight bit-width (32: full precision)")
+    activation: int = Field(32, ge=1, le=32, description="activation bit-width (32: full precision)")
 
 
 class Protocol(Strict):
@@ -78,12 +79,18 @@ class Protocol(Strict):
                 channels converted to Y.
     """
 
-    domain: Literal["rgb", "y"] = "rgb"
-    channel: Literal["y", "rgb"] = "y"
-    y_rounding: Literal["uint8", "double"] = "uint8"
-    crop: Literal["scale"] | Annotated[int, Field(ge=0)] = "scale"
-    lr_source: Literal["auto", "shipped", "generated"] = "auto"
-    gray_gt: Literal["as-is", "as-rgb"] = "as-is"
+    domain: Literal["rgb", "y"] = Field("rgb", description=(
+        "'rgb': the model maps the RGB LR image to RGB; 'y': SRCNN/VDSR protocol on the luma plane"))
+    channel: Literal["y", "rgb"] = Field("y", description="metric channel: BT.601 luma or RGB")
+    y_rounding: Literal["uint8", "double"] = Field("uint8", description=(
+        "Y as MATLAB rgb2ycbcr returns it for uint8 images (rounded) or for im2double images"))
+    crop: Literal["scale"] | Annotated[int, Field(ge=0)] = Field("scale", description=(
+        "border shaved before scoring, HR pixels; 'scale' = the scale factor"))
+    lr_source: Literal["auto", "shipped", "generated"] = Field("auto", description=(
+        "LR input: the shipped LR_bicubic file ('shipped'), MATLAB-exact bicubic ('generated'), "
+        "or the shipped file when present ('auto')"))
+    gray_gt: Literal["as-is", "as-rgb"] = Field("as-is", description=(
+        "a grayscale ground truth scored as is (MATLAB scripts) or as three equal channels (Python)"))
 
     def crop_for(self, scale: int) -> int:
         return scale if self.crop == "scale" else int(self.crop)
@@ -92,9 +99,10 @@ class Protocol(Strict):
 class MetricSpec(Strict):
     """A metric's unit, direction and tolerance; omitted fields take the metric's defaults."""
 
-    unit: str | None = None
-    direction: Literal["higher", "lower"] | None = None
-    tolerance: Annotated[float, Field(ge=0)] | None = None
+    unit: str | None = Field(None, description="the metric's unit (checked against the metric's own)")
+    direction: Literal["higher", "lower"] | None = Field(None, description="which way is better")
+    tolerance: Annotated[float, Field(ge=0)] | None = Field(None, description=(
+        "largest |difference| counted as equal, for claims and goldens (default: the metric's)"))
 
 
 class _Claim(Strict):
@@ -114,7 +122,7 @@ class PublishedClaim(_Claim):
     ``finding`` that explains it. The leaderboards compute the status from the records, never
     from this field."""
 
-    kind: Literal["published"]
+    kind: Literal["published"] = Field(description="a number the method's authors published")
     source: str = Field(min_length=1, description="the publication: authors, title, venue, year")
     table: str = Field(min_length=1, description="the table, figure or log that holds the number")
     page: Annotated[int, Field(ge=1)] | None = Field(None, description="page of the table, if known")
@@ -140,7 +148,7 @@ class ReferenceMeasurement(_Claim):
     """A measurement to hold the harness to (``kind = "reference"``), not a published claim:
     e.g. an earlier, independent measurement of a shipped checkpoint that no paper describes."""
 
-    kind: Literal["reference"]
+    kind: Literal["reference"] = Field(description="a measurement to hold the harness to, not a claim")
     measured_by: str = Field(min_length=1, description="who measured it (and where it is recorded)")
     how: str = Field(min_length=1, description="how: implementation, protocol, inputs")
 
@@ -162,7 +170,8 @@ class VersionNote(Strict):
 class Budget(Strict):
     """Limits for cheap tiers: evaluate only the first ``max_images`` images of each set."""
 
-    max_images: Annotated[int, Field(ge=1)] | None = None
+    max_images: Annotated[int, Field(ge=1)] | None = Field(None, description=(
+        "evaluate only the first images of each set"))
 
 
 def _default_metrics() -> dict[str, MetricSpec]:
@@ -172,22 +181,25 @@ def _default_metrics() -> dict[str, MetricSpec]:
 class SpecBase(Strict):
     """Fields common to every spec; ``method`` is narrowed to a union by :func:`spec_model`."""
 
-    name: str = Field(pattern=NAME_PATTERN)
-    version: int = Field(ge=1)
-    description: str = ""
-    tier: Tier
-    leaderboard: str = Field("sr", pattern=NAME_PATTERN)
-    method: MethodParams
-    model: ModelRef | None = None
-    bits: Bits = Bits()
-    datasets: list[str] = Field(min_length=1)
-    scales: list[Annotated[int, Field(ge=1, le=16)]] = []  # SR methods require at least one
-    protocol: Protocol = Protocol()
-    metrics: dict[str, MetricSpec] = Field(default_factory=_default_metrics)
-    expected: list[Expected] = []
-    history: list[VersionNote] = []
-    budget: Budget = Budget()
-    seed: int = 0
+    name: str = Field(pattern=NAME_PATTERN, description="unique name; results go to results/<name>.jsonl")
+    version: int = Field(ge=1, description="bump (with a [[history]] note) when results may change")
+    description: str = Field("", description="one line for people")
+    tier: Tier = Field(description="smoke (seconds, CI), small (minutes, recorded), full (papers' protocol)")
+    leaderboard: str = Field("sr", pattern=NAME_PATTERN, description="leaderboards/<name>.md the results go to")
+    method: MethodParams = Field(description="the method (`qsrbench list methods`) and its parameters")
+    model: ModelRef | None = Field(None, description="the SR model and its weights, for methods that take one")
+    bits: Bits = Field(Bits(), description="weight and activation bit-widths")
+    datasets: list[str] = Field(min_length=1, description="registered data sets (`qsrbench list datasets`)")
+    scales: list[Annotated[int, Field(ge=1, le=16)]] = Field(
+        [], description="SR scale factors (SR methods need at least one; NAS specs none)")
+    protocol: Protocol = Field(Protocol(), description="how outputs are produced and scored")
+    metrics: dict[str, MetricSpec] = Field(default_factory=_default_metrics, description=(
+        "the metrics to record, with unit, direction and tolerance"))
+    expected: list[Expected] = Field([], description=(
+        "published claims and reference measurements to check (each says its kind)"))
+    history: list[VersionNote] = Field([], description="why each version above 1 was bumped")
+    budget: Budget = Field(Budget(), description="limits for cheap tiers")
+    seed: int = Field(0, description="seed of every random choice of the job")
 
     _source: str = PrivateAttr(default="<memory>")
 
@@ -225,7 +237,8 @@ def _build_spec_model(param_types: tuple[type[MethodParams], ...]) -> type[SpecB
         union = param_types[0]
     else:
         union = Annotated[Union[param_types], Field(discriminator="name")]  # noqa: UP007
-    return create_model("Spec", __base__=SpecBase, method=(union, ...))
+    return create_model("Spec", __base__=SpecBase, method=(union, Field(
+        description="the method (`qsrbench list methods`) and its parameters, by its name")))
 
 
 def spec_model() -> type[SpecBase]:

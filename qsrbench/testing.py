@@ -2,7 +2,9 @@
 
 ``missing_data(config, reason)`` skips a test whose data is absent, or fails it when data is
 required (``--require-data`` or ``QSRBENCH_REQUIRE_DATA=1``, as CI sets) and the data is part of
-the shipped set.
+the shipped set. ``missing_weights(config, spec, data_root)`` is the one rule for a spec whose
+checkpoint is not installed: the same skip (or failure), with what is missing, where it was
+looked for and how to provide it. Both report the skip at the calling test, not here.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import pytest
 
 from .data.root import require_data
 
-__all__ = ["NOT_SHIPPED", "data_is_required", "missing_data"]
+__all__ = ["NOT_SHIPPED", "SHIPPED_WEIGHTS", "data_is_required", "missing_data", "missing_weights"]
 
 NOT_SHIPPED = frozenset({"Manga109"})
+SHIPPED_WEIGHTS = frozenset({"imdn_x2.pth", "imdn_x4.pth", "imdn_rtc_x2.pth", "rfdn_x4.pth", "pan_x2.pth",
+                             "pan_x4.pth", "a2n_x2.pth", "carn_m_x4.pth", "latticenet_x2.pth",
+                             "latticenet_x4.pth", "smsr_x2.pth"})
 
 
 def data_is_required(config) -> bool:
@@ -23,6 +28,22 @@ def data_is_required(config) -> bool:
 
 def missing_data(config, reason: str, shipped: bool = True) -> None:
     """Skip, or fail when data is required and the missing data is part of the shipped set."""
+    __tracebackhide__ = True
     if shipped and data_is_required(config):
         pytest.fail(f"{reason} (data is required: --require-data / QSRBENCH_REQUIRE_DATA)")
-    pytest.skip(reason)
+    raise pytest.skip.Exception(reason, _use_item_location=True)
+
+
+def missing_weights(config, spec, data_root=None) -> None:
+    """Skip (or fail, as :func:`missing_data`) when ``spec``'s weights file is not installed."""
+    __tracebackhide__ = True
+    from .models.weights import CheckpointError, require_weights
+
+    if spec.model is None or not spec.model.weights:
+        return
+    try:
+        require_weights(spec.model.weights, data_root)
+    except CheckpointError as exc:
+        from pathlib import Path
+
+        missing_data(config, f"{spec.name}: {exc}", shipped=Path(spec.model.weights).name in SHIPPED_WEIGHTS)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from qsrbench.methods import SRMethod
 from qsrbench.models import create_model
 from qsrbench.registry import register_method
@@ -22,7 +24,7 @@ from qsrbench.spec import MethodParams
 class BicubicParams(MethodParams):
     """Bicubic has no parameters besides its name."""
 
-    name: Literal["bicubic"]
+    name: Literal["bicubic"] = Field(description="bicubic interpolation")
 
 
 @register_method

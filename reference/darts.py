@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 import torch
 import torch.nn.functional as F
 
@@ -66,7 +68,7 @@ class Relaxation(StrategyBase):
 
 
 class DARTSParams(NASParams):
-    name: Literal["darts"]
+    name: Literal["darts"] = Field(description="DARTS, first order")
 
 
 @register_method

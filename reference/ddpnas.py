@@ -143,7 +143,7 @@ class DDPNASStrategy(StrategyBase):
 
 
 class DDPNASParams(NASParams):
-    name: Literal["ddpnas"]
+    name: Literal["ddpnas"] = Field(description="DDPNAS")
     pruning_step: int = Field(3, ge=1, description="rounds (each survivor trained once) between prunings")
     momentum: float = Field(0.8, ge=0, lt=1, description="γ of the θ update")
 

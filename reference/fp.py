@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from torch import nn
 
 from qsrbench.bitops import REFERENCE_LR, layer_costs
 from qsrbench.methods import SRMethod
 from qsrbench.models import RangeAdapter, create_model
-from qsrbench.models.weights import load_checkpoint, weights_path
+from qsrbench.models.weights import load_checkpoint, require_weights
 from qsrbench.registry import models, register_method
 from qsrbench.spec import MethodParams
 
@@ -24,14 +26,14 @@ from qsrbench.spec import MethodParams
 class FPParams(MethodParams):
     """The FP baseline has no parameters besides its name."""
 
-    name: Literal["fp"]
+    name: Literal["fp"] = Field(description="the full-precision model as is")
 
 
 def pretrained(spec, scale: int, ctx) -> nn.Module:
     """The spec's model for ``scale``, with its checkpoint loaded when the spec names one."""
     net = create_model(spec.model.name, scale)
     if spec.model.weights:
-        load_checkpoint(net, weights_path(spec.model.weights, ctx.data_root))
+        load_checkpoint(net, require_weights(spec.model.weights, ctx.data_root))
     return net
 
 

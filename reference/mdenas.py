@@ -117,7 +117,7 @@ class MDENASStrategy(StrategyBase):
 
 
 class MDENASParams(NASParams):
-    name: Literal["mdenas"]
+    name: Literal["mdenas"] = Field(description="MdeNAS")
     distribution_lr: float = Field(0.1, gt=0, le=1, description="probability moved per won comparison")
     sample_every: Literal["epoch", "batch"] = Field(
         "epoch", description="draw a path per epoch (the papers') or per mini-batch (scored on one batch)")

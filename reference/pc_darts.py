@@ -54,20 +54,20 @@ class PartialRelaxation(Relaxation):
 
 
 class PCDARTSSearch(SearchParams):
-    batch_size: int = Field(256, ge=1)
-    lr: float = Field(0.1, gt=0)
-    lr_min: float = Field(0.0, ge=0)
-    arch_lr: float = Field(6e-4, gt=0)
+    batch_size: int = Field(256, ge=1, description="mini-batch of weight and architecture steps")
+    lr: float = Field(0.1, gt=0, description="SGD learning rate of the weights")
+    lr_min: float = Field(0.0, ge=0, description="cosine schedule's final learning rate")
+    arch_lr: float = Field(6e-4, gt=0, description="Adam learning rate of α and β")
 
 
 class PCDARTSFinal(FinalParams):
-    drop_path: float = Field(0.3, ge=0, lt=1)
+    drop_path: float = Field(0.3, ge=0, lt=1, description="final drop-path probability (linear ramp)")
 
 
 class PCDARTSParams(NASParams):
-    name: Literal["pc-darts"]
-    search: PCDARTSSearch = PCDARTSSearch()
-    final: PCDARTSFinal = PCDARTSFinal()
+    name: Literal["pc-darts"] = Field(description="PC-DARTS")
+    search: PCDARTSSearch = Field(PCDARTSSearch(), description="the search loop's settings")
+    final: PCDARTSFinal = Field(PCDARTSFinal(), description="the final training of the derived genotype")
     partial_k: int = Field(4, ge=2, description="1/K of the channels go through the operations")
     warmup_epochs: int = Field(15, ge=0, description="epochs before the first architecture step")
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 import numpy as np
 import torch
 
@@ -39,13 +41,13 @@ Calibration = Literal["minmax", "percentile", "mse"]
 
 
 class PTQParams(MethodParams):
-    name: Literal["ptq"]
-    granularity: list[Granularity] = ["per-channel"]
-    calibration: list[Calibration] = ["minmax"]
-    calib_set: str = "T91"
-    calib_images: int = 8
-    calib_patch: int = 64  # LR patch side, pixels
-    keep_fp: list[str] = ["first", "last"]
+    name: Literal["ptq"] = Field(description="uniform post-training quantization")
+    granularity: list[Granularity] = Field(["per-channel"], description="weight ranges per tensor or per output channel (one variant each)")
+    calibration: list[Calibration] = Field(["minmax"], description="activation range calibrations (one variant each)")
+    calib_set: str = Field("T91", description="HR set whose bicubic LR patches calibrate the activations")
+    calib_images: int = Field(8, ge=1, description="calibration images (the first of the set)")
+    calib_patch: int = Field(64, ge=8, description="LR patch side, pixels")
+    keep_fp: list[str] = Field(["first", "last"], description="layers left in full precision (names, or 'first'/'last')")
 
 
 def _variant(granularity: str, calibration: str) -> str:
@@ -108,4 +110,4 @@ class PTQ(SRMethod):
         qnet, _ = quantize_model(pretrained(spec, scale, ctx), self._config(spec, variant), make_quantizer)
         _, calibration = variant.split(", ")
         model = RangeAdapter(qnet, info.input_range).eval()
-        return calibrate(model, self._calibration_batches(spec, scale, ctx), calibration)
+        return calibrate(model, self._calibration_batches(spec, scale, ctx), calibration, ctx.progress)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import time
 from typing import Literal
 
+from pydantic import Field
+
 import torch
 
 from qsrbench.env import device_name
@@ -41,7 +43,7 @@ def random_genotype(generator: torch.Generator, steps: int = 4) -> Genotype:
 
 
 class RandomSearchParams(NASParams):
-    name: Literal["random-search"]
+    name: Literal["random-search"] = Field(description="random genotypes (baseline)")
 
 
 @register_method

@@ -27,7 +27,7 @@ from qsrbench.methods import RunContext
 from qsrbench.registry import datasets, methods
 from qsrbench.spec import load_spec
 from qsrbench.store import latest, load_records
-from qsrbench.testing import missing_data
+from qsrbench.testing import missing_data, missing_weights
 
 from .conftest import SPEC_DIR, selected_tiers
 
@@ -72,10 +72,7 @@ def test_eval_overhead_four_sets(benchmark, request, device):
     for name in SETS:
         if not (root / name / "HR").is_dir():
             missing_data(request.config, f"data set {name} is not under {root} (set QSRBENCH_DATA)")
-    from qsrbench.models.weights import weights_path
-
-    if not weights_path(load_spec(SPEC_DIR / "fp" / "fp-imdn-x4.toml").model.weights, root).is_file():
-        missing_data(request.config, f"weights of fp-imdn-x4 not found beside {root}")
+    missing_weights(request.config, load_spec(SPEC_DIR / "fp" / "fp-imdn-x4.toml"), root)
     run, summarise = overhead_run(SETS, device, root)
     results = benchmark.pedantic(run, rounds=1, iterations=1)
     report = summarise(results)

@@ -30,7 +30,7 @@ from qsrbench.methods import Job, RunContext
 from qsrbench.registry import datasets, methods
 from qsrbench.spec import spec_hash
 from qsrbench.store import Record, load_records
-from qsrbench.testing import NOT_SHIPPED, missing_data
+from qsrbench.testing import NOT_SHIPPED, missing_data, missing_weights
 
 from .conftest import load_all_specs, selected_tiers
 
@@ -88,6 +88,7 @@ def test_sr_eval(benchmark, request, spec, job):
     _check_tier(request.config, spec)
     name, scale = job.dataset, job.scale
     ctx = RunContext(data_root=_data_root_for(request.config, name))
+    missing_weights(request.config, spec, ctx.data_root)
     method = _method(spec)
     method.model_for(spec, scale, ctx, job.variant)  # build/calibrate outside the timed region
     res = benchmark.pedantic(method.run_job, args=(spec, job, ctx), rounds=1, iterations=1)
@@ -137,11 +138,7 @@ def test_sr_forward(benchmark, request, spec, scale):
 
     method = methods.get(spec.method.name)()
     root = resolve_data_root()
-    if spec.model is not None and spec.model.weights:
-        from qsrbench.models.weights import weights_path
-
-        if not weights_path(spec.model.weights, root).is_file():
-            missing_data(request.config, f"weights {spec.model.weights} not found beside {root}")
+    missing_weights(request.config, spec, root)
     model = method.build(spec, scale, RunContext(data_root=root), *method.variants(spec)[:1])
     crop = torch.from_numpy(skimage.data.astronaut()[100:164, 200:264].copy())
     channels = 1 if spec.protocol.domain == "y" else 3

@@ -57,7 +57,8 @@ def test_leaderboard_is_deterministic_and_check_detects_edits(run_cli, tmp_path)
     first = (boards / "demo.md").read_bytes()
     assert run_cli("leaderboard", "--results", results, "--out", boards).returncode == 0
     assert (boards / "demo.md").read_bytes() == first
-    assert run_cli("leaderboard", "--results", results, "--out", boards, "--check").returncode == 0
+    passed = run_cli("leaderboard", "--results", results, "--out", boards, "--check")
+    assert passed.returncode == 0 and "up to date: 1 leaderboards" in passed.stdout
     (boards / "demo.md").write_text("edited by hand\n")
     stale = run_cli("leaderboard", "--results", results, "--out", boards, "--check")
     assert stale.returncode == 1 and "stale" in stale.stderr
@@ -106,6 +107,63 @@ def test_run_with_missing_data_root_is_a_clear_error(run_cli, tmp_path):
     out = run_cli("run", spec, "--data-root", tmp_path / "nowhere", "--results", tmp_path / "r")
     assert out.returncode == 2
     assert "data root" in out.stderr and "nowhere" in out.stderr and "Traceback" not in out.stderr
+    assert "README, section 'Data'" in out.stderr and "shared/" not in out.stderr
+    default = run_cli("run", spec, "--results", tmp_path / "r",
+                      env={"QSRBENCH_DATA": "", "QSRBENCH_CACHE": str(tmp_path / "cache")})
+    assert default.returncode == 2 and "((" not in default.stderr and "))" not in default.stderr
+    assert "(from the default: no --data-root or $QSRBENCH_DATA given)" in default.stderr
+
+
+def test_missing_weights_say_where_they_were_looked_for(run_cli, tmp_path):
+    """The same rule with or without a data root: a PTQ spec on the embedded demo set."""
+    spec = tmp_path / "ptq-demo.toml"
+    text = (REPO / "suites/specs/ptq/imdn-x4/ptq-imdn-x4-w8a8.toml").read_text()
+    spec.write_text(text.replace('name = "ptq-imdn-x4-w8a8"', 'name = "ptq-demo"')
+                    .replace('datasets = ["Set5", "Set14"]', 'datasets = ["skimage-demo"]')
+                    .replace('datasets = ["Set5"]', 'datasets = ["skimage-demo"]'))
+    out = run_cli("run", spec, "--results", tmp_path / "r", "-q",
+                  env={"QSRBENCH_WEIGHTS": str(tmp_path / "w"), "QSRBENCH_DATA": ""})
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"weights file 'imdn_x4.pth' not found: looked for {tmp_path / 'w' / 'imdn_x4.pth'}" in out.stderr
+    assert "$QSRBENCH_WEIGHTS" in out.stderr and "README, section 'Weights'" in out.stderr
+
+
+def test_version_and_help_read_as_plain_text(run_cli):
+    from qsrbench import __version__
+
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"qsrbench {__version__}"
+    help_text = run_cli("--help").stdout
+    assert "``" not in help_text and "Benchmark harness" in help_text
+
+
+def test_run_summary_shows_the_variant(run_cli, tmp_path, need_set):
+    root = need_set("T91")  # the calibration patches
+    spec = tmp_path / "ptq-demo.toml"
+    text = (REPO / "suites/specs/ptq/imdn-x4/ptq-imdn-x4-w8a8.toml").read_text()
+    spec.write_text(text.replace('name = "ptq-imdn-x4-w8a8"', 'name = "ptq-demo"')
+                    .replace('datasets = ["Set5"]', 'datasets = ["skimage-demo"]')
+                    .replace('datasets = ["Set5", "Set14"]', 'datasets = ["skimage-demo"]')
+                    .replace('[method]', '[budget]\nmax_images = 1\n\n[method]', 1))
+    from qsrbench.models.weights import weights_root
+
+    weights = weights_root(root)[0]
+    if not (weights / "imdn_x4.pth").is_file():
+        pytest.skip(f"{weights / 'imdn_x4.pth'} not found")
+    out = run_cli("run", spec, "--results", tmp_path / "r", "-q", "--data-root", root,
+                  env={"QSRBENCH_WEIGHTS": str(weights)})
+    assert out.returncode == 0, out.stderr
+    header = out.stdout.splitlines()[1]
+    assert header.split()[:3] == ["variant", "dataset", "scale"]
+    assert "per-channel, minmax" in out.stdout and "per-tensor, mse" in out.stdout
+
+
+def test_list_datasets_says_what_is_present(run_cli, tmp_path):
+    out = run_cli("list", "datasets", "--data-root", tmp_path / "nowhere")
+    assert out.returncode == 0
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[3:] if line and line[0] != " "}
+    assert "no data root" in rows["Set5"] and "embedded" in rows["skimage-demo"]
+    assert out.stdout.splitlines()[1].split() == ["name", "description", "present", "verified"]
 
 
 def test_unwritable_results_dir(run_cli, tmp_path):

@@ -63,3 +63,17 @@ def test_linked_plots_are_committed_and_current():
         path = REPO / "leaderboards" / name
         assert path.is_file(), f"{path} is missing: run `qsrbench leaderboard`"
         assert path.read_bytes() == data, f"{path} is stale: run `qsrbench leaderboard`"
+
+
+def test_committed_nas_records_learned():
+    """Every current NAS record's network is above chance (one-sided binomial bound, p = 0.001):
+    a record of a network that learned nothing (the old smoke rows sat at 10.00 %) fails."""
+    from qsrbench.stats import above_chance
+    from qsrbench.store import latest
+
+    nas = [r for r in latest(RECORDS).values() if "top1" in r.metrics
+           and (r.spec, r.spec_version) in SPECS]
+    assert nas, "no NAS record of a current spec version in results/"
+    low = [f"{r.spec} [{r.variant}]: {r.metrics['top1']:.2f}%" for r in nas
+           if not above_chance(r.extra["test_correct"], r.extra["test_images"], 1 / r.extra["classes"])]
+    assert not low, f"networks that did not learn: {low}"

@@ -322,3 +322,23 @@ def test_protocol_change_without_version_bump_is_refused(tmp_path):
     bumped = parse_spec({**changed.model_dump(mode="json"), "version": 2,
                          "history": [{"version": 2, "reason": "no crop"}]}, "demo.toml")
     assert len(run_spec(bumped, store, RunContext()).recorded) == 1
+
+
+def test_schema_documents_every_field():
+    """`qsrbench schema` is the spec reference: every property of every model has a description."""
+    from qsrbench.spec import json_schema
+
+    missing = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            missing.extend(f"{path}.{k}" for k, v in (node.get("properties") or {}).items()
+                           if "description" not in v)
+            for k, v in node.items():
+                walk(v, f"{path}.{k}")
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, path)
+
+    walk(json_schema(), "")
+    assert not missing, f"fields without a description: {sorted(set(missing))}"

@@ -39,7 +39,7 @@ def data_root_origin(explicit: str | os.PathLike | None = None) -> str:
         return "--data-root"
     if os.environ.get(ENV_DATA):
         return f"${ENV_DATA}"
-    return "the default (no --data-root or $QSRBENCH_DATA given)"
+    return "the default: no --data-root or $QSRBENCH_DATA given"
 
 
 def require_data() -> bool:

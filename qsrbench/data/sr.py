@@ -95,8 +95,8 @@ class ManifestSRDataset(SRDataset):
     def load(self, root, scales, *, verify=True, max_images=None, origin=""):
         if root is None or not root.is_dir():
             raise DataError(f"data root {root} does not exist (from {origin or 'the default'}); "
-                            "point --data-root or $QSRBENCH_DATA at a folder laid out like "
-                            "shared/datasets (see README, 'Data')")
+                            "point --data-root or $QSRBENCH_DATA at a folder holding manifest.json "
+                            "and <Set>/HR/ (README, section 'Data')")
         manifest = Manifest.load(root)
         entry = manifest.set(self.name, root)
         hr_entries = sorted(entry.under(f"{self.name}/HR/"), key=lambda e: e.file)

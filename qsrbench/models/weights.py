@@ -19,8 +19,8 @@ from torch import nn
 from ..data.manifest import sha256_file
 from ..errors import QsrbenchError
 
-__all__ = ["CheckpointError", "read_state_dict", "load_checkpoint", "weights_path", "file_sha256",
-           "WEIGHTS_ENV"]
+__all__ = ["CheckpointError", "read_state_dict", "load_checkpoint", "weights_path", "weights_root",
+           "require_weights", "file_sha256", "WEIGHTS_ENV"]
 
 WEIGHTS_ENV = "QSRBENCH_WEIGHTS"
 
@@ -31,15 +31,35 @@ class CheckpointError(QsrbenchError):
     """A weights file cannot be read or does not fit the model."""
 
 
-def weights_path(ref: str, data_root: Path | None) -> Path:
-    """A spec's ``[model] weights``: absolute, else under ``$QSRBENCH_WEIGHTS``, else
-    ``<data root>/../weights`` (the layout of shared/), else ``./weights``."""
-    path = Path(ref)
-    if path.is_absolute():
-        return path
-    root = os.environ.get(WEIGHTS_ENV)
-    base = Path(root) if root else (Path(data_root).parent / "weights" if data_root else Path("weights"))
-    return base / path
+def weights_root(data_root: Path | None = None) -> tuple[Path, str]:
+    """The folder relative weights paths resolve against, and where that choice came from:
+    ``$QSRBENCH_WEIGHTS``, else ``weights/`` beside the data root (``data_root``, or the one
+    :func:`~qsrbench.data.root.resolve_data_root` gives when a job has none, e.g. the embedded
+    demo set), so a spec's weights resolve the same way with or without a data root."""
+    from ..data.root import resolve_data_root
+
+    if os.environ.get(WEIGHTS_ENV):
+        return Path(os.environ[WEIGHTS_ENV]).expanduser().resolve(), f"${WEIGHTS_ENV}"
+    root = Path(data_root) if data_root else resolve_data_root()
+    return root.parent / "weights", f"beside the data root {root}"
+
+
+def weights_path(ref: str, data_root: Path | None = None) -> Path:
+    """A spec's ``[model] weights``: absolute, else under :func:`weights_root`."""
+    path = Path(ref).expanduser()
+    return path if path.is_absolute() else weights_root(data_root)[0] / path
+
+
+def require_weights(ref: str, data_root: Path | None = None) -> Path:
+    """:func:`weights_path`, or a :class:`CheckpointError` saying what is missing, where it was
+    looked for and how to provide it."""
+    path = weights_path(ref, data_root)
+    if not path.is_file():
+        base, origin = weights_root(data_root)
+        where = "" if Path(ref).expanduser().is_absolute() else f" (relative paths resolve {origin}: {base})"
+        raise CheckpointError(f"weights file {ref!r} not found: looked for {path}{where}; set "
+                              f"${WEIGHTS_ENV} to the folder that holds it (README, section 'Weights')")
+    return path
 
 
 @lru_cache(maxsize=64)

@@ -42,11 +42,11 @@ class SearchParams(Strict):
     layers: int = Field(8, ge=3, description="cells of the supernet")
     lr: float = Field(0.025, gt=0, description="SGD learning rate of the weights")
     lr_min: float = Field(0.001, ge=0, description="cosine schedule's final learning rate")
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(3e-4, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum of the weights")
+    weight_decay: float = Field(3e-4, ge=0, description="weight decay of the weights")
     grad_clip: float = Field(5.0, gt=0, description="gradient-norm clip of the weights")
     arch_lr: float = Field(3e-4, gt=0, description="Adam learning rate of the architecture parameters")
-    arch_weight_decay: float = Field(1e-3, ge=0)
+    arch_weight_decay: float = Field(1e-3, ge=0, description="weight decay of the architecture parameters")
     augment_arch: bool = Field(True, description="augment architecture batches like training batches")
     val_images: int | None = Field(None, ge=1, description="validation images a path score uses (None: all)")
 
@@ -57,26 +57,26 @@ class SearchParams(Strict):
 class FinalParams(Strict):
     """Final training of the derived genotype from scratch (``cnn/train.py --auxiliary --cutout``)."""
 
-    epochs: int = Field(600, ge=0)
-    train_images: int = Field(50_000, ge=1)
-    test_images: int = Field(10_000, ge=1)
-    channels: int = Field(36, ge=1)
-    layers: int = Field(20, ge=3)
-    batch_size: int = Field(96, ge=1)
-    lr: float = Field(0.025, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(3e-4, ge=0)
+    epochs: int = Field(600, ge=0, description="training epochs from scratch")
+    train_images: int = Field(50_000, ge=1, description="training images (a fixed-seed subset below 50,000)")
+    test_images: int = Field(10_000, ge=1, description="test images scored (a fixed-seed subset below 10,000)")
+    channels: int = Field(36, ge=1, description="initial channels of the network")
+    layers: int = Field(20, ge=3, description="cells of the network")
+    batch_size: int = Field(96, ge=1, description="mini-batch size")
+    lr: float = Field(0.025, gt=0, description="SGD learning rate, cosine to 0")
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
+    weight_decay: float = Field(3e-4, ge=0, description="weight decay")
     cutout: int = Field(16, ge=0, description="cutout square side, pixels (0: off)")
     drop_path: float = Field(0.2, ge=0, lt=1, description="final drop-path probability (linear ramp)")
     auxiliary_weight: float = Field(0.4, ge=0, description="auxiliary-head loss weight (0: no head)")
-    grad_clip: float = Field(5.0, gt=0)
+    grad_clip: float = Field(5.0, gt=0, description="gradient-norm clip")
 
 
 class NASParams(MethodParams):
-    search: SearchParams = SearchParams()
-    final: FinalParams = FinalParams()
-    seeds: list[int] = Field([0], min_length=1)
-    device: Literal["cpu", "cuda", "auto"] = "auto"
+    search: SearchParams = Field(SearchParams(), description="the search loop's settings")
+    final: FinalParams = Field(FinalParams(), description="the final training of the derived genotype")
+    seeds: list[int] = Field([0], min_length=1, description="one job (search + final training) per seed")
+    device: Literal["cpu", "cuda", "auto"] = Field("auto", description="where to run ('auto': CUDA if present)")
 
 
 def resolve_device(choice: str) -> str:

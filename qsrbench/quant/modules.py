@@ -171,7 +171,7 @@ def make_quantizer(tq: TensorQuant, role: str) -> nn.Module:
 
 
 @torch.no_grad()
-def calibrate(model: nn.Module, batches, calibration: str = "minmax") -> nn.Module:
+def calibrate(model: nn.Module, batches, calibration: str = "minmax", progress: bool = False) -> nn.Module:
     """PTQ range calibration: every :class:`UniformQuantizer` of ``model`` uses ``calibration``;
     the activation quantizers observe ``model`` run on each batch, then fix their ranges.
 
@@ -187,11 +187,13 @@ def calibrate(model: nn.Module, batches, calibration: str = "minmax") -> nn.Modu
             m.calibration = calibration
     for q in acts:
         q.observing = True
+    from tqdm.auto import tqdm
+
     model.to(torch.float64)
     try:
-        for batch in batches:
+        for batch in tqdm(batches, desc="calibration forward", unit="batch", disable=not progress, leave=False):
             model(batch.to(torch.float64))
-        for q in acts:
+        for q in tqdm(acts, desc=f"calibration ({calibration})", unit="layer", disable=not progress, leave=False):
             q.freeze()
     finally:
         model.to(dtype)
