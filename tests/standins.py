@@ -22,7 +22,7 @@ from PIL import Image
 
 SETS = {"Set5": 2, "Set14": 2, "B100": 2, "Urban100": 2, "T91": 2}
 WITH_LR = ("Set5", "Set14")
-SIZE = (48, 60)  # HR height, width: divisible by 2, 3 and 4
+SIZE = (96, 120)  # HR height, width: divisible by 2, 3 and 4; x4 LR 24x30 (RFDN needs 15x15)
 
 
 def _images(count: int, offset: int) -> list[np.ndarray]:
