@@ -1,9 +1,15 @@
 """Turn every spec under ``suites/specs`` into pytest-benchmark cases.
 
-Selection: ``--tier`` (repeatable). Default: smoke and small for SR specs (minutes: their
-goldens are checked in CI), smoke only for NAS specs (their small tier takes about an hour on 2
-cores and is a committed record; ``--tier small`` runs it). A ``full`` spec is collected and
-skipped with a reason unless ``--tier full`` is given. Specs are read once per session.
+Selection: ``--tier`` (repeatable). Without it the suites run what CI can afford on 2 cores:
+every smoke spec, and of every SR small-tier spec its *golden sample*, the first job (first
+variant, first set, first scale), checked against the committed record. The small tier as a
+whole (every PTQ variant on every set: about an hour) and the NAS small tier (about an hour and
+a half) are committed records in ``results/``; ``--tier small`` runs them all, ``--tier full``
+the papers' protocols. Cases of tiers not selected are *deselected* at collection (pytest
+reports them as deselected, not skipped), so a skip always means missing data, weights or GPU.
+
+A case is tiered by its ``spec`` parameter (and ``job``, for the golden sample); cases without a
+spec always run. Specs are read once per session.
 """
 
 from __future__ import annotations
@@ -11,17 +17,55 @@ from __future__ import annotations
 from pathlib import Path
 
 
+from qsrbench.registry import methods
 from qsrbench.spec import discover_specs, load_spec
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
-DEFAULT_TIERS = ("smoke", "small")
-DEFAULT_TIERS_BY_TASK = {"nas": ("smoke",)}
+DEFAULT_TIERS = ("smoke",)
+SAMPLED_TIER = "small"  # without --tier, an SR spec of this tier runs its golden sample job
 
 
 def load_all_specs():
     return [load_spec(p) for p in discover_specs([SPEC_DIR])]
 
 
-def selected_tiers(config, task: str = "sr") -> tuple[str, ...]:
-    """The tiers to run: those given with ``--tier``, else the task's defaults."""
-    return tuple(config.getoption("--tier") or DEFAULT_TIERS_BY_TASK.get(task, DEFAULT_TIERS))
+def selected_tiers(config) -> tuple[str, ...]:
+    """The tiers to run in full: those given with ``--tier``, else :data:`DEFAULT_TIERS`."""
+    return tuple(config.getoption("--tier") or DEFAULT_TIERS)
+
+
+def samples_tier(config, tier: str) -> bool:
+    """Whether a spec of ``tier`` runs its golden sample only (no ``--tier`` given)."""
+    return not config.getoption("--tier") and tier == SAMPLED_TIER
+
+
+def golden_sample(spec):
+    """The job CI checks of a sampled-tier spec: its first (first variant, set and scale)."""
+    return methods.get(spec.method.name)().jobs(spec)[0]
+
+
+def case_selected(config, spec, job=None) -> bool:
+    """Whether the case of ``spec`` (``job``: one of its jobs, if the case is one) runs."""
+    if spec.tier in selected_tiers(config):
+        return True
+    return (job is not None and samples_tier(config, spec.tier)
+            and methods.get(spec.method.name).task == "sr" and job == golden_sample(spec))
+
+
+def _item_selected(config, item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    spec = params.get("spec")
+    if spec is None or not hasattr(spec, "tier"):
+        return True
+    return case_selected(config, spec, params.get("job"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect the suites' cases of tiers not selected (see the module docstring)."""
+    here = Path(__file__).resolve().parent
+    drop = [it for it in items if here in Path(str(it.path)).resolve().parents
+            and not _item_selected(config, it)]
+    if drop:
+        dropped = set(map(id, drop))
+        items[:] = [it for it in items if id(it) not in dropped]
+        config.hook.pytest_deselected(items=drop)

@@ -65,9 +65,6 @@ def _cost_claims(spec, res):
 
 @pytest.mark.parametrize("spec,job", _cases())
 def test_nas_search(benchmark, request, spec, job):
-    if spec.tier not in selected_tiers(request.config, "nas"):
-        pytest.skip(f"tier {spec.tier!r} not selected (pass --tier {spec.tier}; the NAS small tier "
-                    "is a committed record of about an hour on 2 cores)")
     if spec.method.device == "cuda" and not torch.cuda.is_available():
         pytest.skip("GPU tier: the spec asks for a CUDA device and none is available")
     root = resolve_data_root()

@@ -7,8 +7,8 @@ Weights are randomly initialised with a fixed
 seed (speed does not depend on their values, and no checkpoint or data set is needed); W8A8 is
 the PTQ configuration of ``reference/ptq.py`` (per-channel symmetric weights, per-tensor affine
 activations, min-max ranges calibrated on one random batch), so the figure includes the
-fake-quant overhead. ``cpu`` is the smoke tier; ``cuda`` cases are the GPU tier and skip
-without a CUDA device. ``extra_info`` holds the params, MACs of the input, and the device.
+fake-quant overhead. ``cpu`` cases always run; ``cuda`` cases (marker ``gpu``) skip without a CUDA
+device. ``extra_info`` holds the params, MACs of the input, and the device.
 Compare runs with ``pytest suites --benchmark-only -k test_forward --benchmark-compare``.
 """
 
@@ -25,8 +25,6 @@ from qsrbench.quant.config import QuantConfig, TensorQuant
 from qsrbench.quant.convert import QuantLayer, quantize_model
 from qsrbench.quant.modules import calibrate, make_quantizer
 from qsrbench.registry import models
-
-from .conftest import selected_tiers
 
 LR = (1, 3, 32, 32)
 TARGETS = [pytest.param("cpu", LR, id="cpu-32x32"),
@@ -55,9 +53,6 @@ def _build(name: str, precision: str, device: str) -> torch.nn.Module:
 @pytest.mark.parametrize("precision", ["fp32", "w8a8"])
 @pytest.mark.parametrize("name", MODELS)
 def test_forward(benchmark, request, name, precision, device, lr):
-    tier = "smoke" if device == "cpu" else "small"
-    if tier not in selected_tiers(request.config):
-        pytest.skip(f"tier {tier!r} not selected")
     if device == "cuda" and not torch.cuda.is_available():
         pytest.skip("GPU tier: no CUDA device")
     model = _build(name, precision, device)

@@ -32,7 +32,7 @@ from qsrbench.spec import spec_hash
 from qsrbench.store import Record, load_records
 from qsrbench.testing import NOT_SHIPPED, missing_data, missing_weights
 
-from .conftest import load_all_specs, selected_tiers
+from .conftest import load_all_specs
 
 SPECS = [s for s in load_all_specs() if methods.get(s.method.name).task == "sr"]
 _METHODS: dict[str, object] = {}
@@ -55,11 +55,6 @@ def _cases():
     for spec in SPECS:
         for job in methods.get(spec.method.name)().jobs(spec):
             yield pytest.param(spec, job, id=_job_id(spec, job))
-
-
-def _check_tier(config, spec) -> None:
-    if spec.tier not in selected_tiers(config):
-        pytest.skip(f"tier {spec.tier!r} not selected (pass --tier {spec.tier})")
 
 
 def _data_root_for(config, name: str) -> Path | None:
@@ -85,7 +80,6 @@ def _golden(spec, job: Job) -> Record | None:
 
 @pytest.mark.parametrize("spec,job", _cases())
 def test_sr_eval(benchmark, request, spec, job):
-    _check_tier(request.config, spec)
     name, scale = job.dataset, job.scale
     ctx = RunContext(data_root=_data_root_for(request.config, name))
     missing_weights(request.config, spec, ctx.data_root)
@@ -133,7 +127,6 @@ def _forward_cases():
 
 @pytest.mark.parametrize("spec,scale", _forward_cases())
 def test_sr_forward(benchmark, request, spec, scale):
-    _check_tier(request.config, spec)
     import skimage.data
 
     method = methods.get(spec.method.name)()

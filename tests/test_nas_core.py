@@ -215,6 +215,28 @@ def test_mdenas_update_hand_case():
     same = mdenas_update(torch.full((1, 2), 0.5, dtype=torch.float64),
                          torch.tensor([[1.0, 3.0]]), torch.tensor([[0.5, 0.5]]), 0.1)
     assert same.flatten().tolist() == [0.5, 0.5]  # equal accuracies move nothing
+    tie = mdenas_update(torch.full((1, 2), 0.5, dtype=torch.float64),
+                        torch.tensor([[2.0, 2.0]]), torch.tensor([[0.7, 0.5]]), 0.1)
+    assert tie.flatten().tolist() == pytest.approx([0.6, 0.4])  # equal epochs: the more accurate gains
+
+
+def test_mdenas_samples_one_path_per_epoch_and_scores_it_once():
+    """The papers' granularity: one path drawn at the start of the epoch, the same for every
+    step, no per-step scoring, one validation at the end that counts one epoch per edge."""
+    from reference.mdenas import MDENASStrategy
+
+    s, g = MDENASStrategy(lr=0.1), torch.Generator().manual_seed(0)
+    s.begin_epoch(0, g)
+    paths = [s.path(step, g) for step in range(6)]
+    assert all(str(p) == str(paths[0]) for p in paths)
+
+    def never(*args, **kwargs):
+        raise AssertionError("scored after a step")
+
+    for p in paths:
+        s.after_step(p, never, g)
+    s.end_epoch(0, lambda path, **kw: 0.5)
+    assert [float(e.sum()) for e in s.epochs] == [14.0, 14.0]
 
 
 def test_mdenas_keeps_the_latest_accuracy_per_epoch():
