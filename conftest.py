@@ -27,8 +27,9 @@ def pytest_addoption(parser):
                     help="fail, instead of skip, when a shipped data set is missing "
                          "(also: QSRBENCH_REQUIRE_DATA=1)")
     group.addoption("--tier", action="append", choices=["smoke", "small", "full"],
-                    help="spec tiers the suites run (repeatable; default: smoke, plus the golden "
-                         "sample job of each SR small-tier spec)")
+                    help="spec tiers the suites run in full (repeatable; default: smoke, plus the "
+                         "golden sample job of each SR small-tier spec; --tier smoke alone "
+                         "drops those samples)")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -82,8 +82,9 @@ def _results_table(rows: list[dict]) -> list[str]:
             f"{x['ratio'].estimate:.3f}" + ("" if math.isinf(x["ratio"].low) else
                                              f" [{x['ratio'].low:.3f}, {x['ratio'].high:.3f}]"))
         passes = f"{first.extra.get('forward_passes', '?')}/{first.extra.get('backward_passes', '?')}"
-        images = (f"{first.extra.get('search_images', '?')}/{first.extra.get('final_train_images', '?')}"
-                  f"/{first.extra.get('test_images', '?')}")
+        searched = first.extra.get("search_images", "?") if first.extra.get("search_epochs") else 0
+        images = (f"{searched}/{first.extra.get('final_train_images', '?')}"
+                  f"/{first.extra.get('test_images', '?')}")  # no search epochs: no search images
         search = sum(x["search"]) / len(x["search"]) if x["search"] else None
         out.append([first.method, x["tier"], f"{x['spec']} v{x['version']}", f"{acc.estimate:.2f}{std}",
                     _ci(acc), len(x["records"]), ", ".join(x["same"]) or "—", human(first.params),

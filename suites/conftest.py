@@ -1,12 +1,15 @@
 """Turn every spec under ``suites/specs`` into pytest-benchmark cases.
 
 Selection: ``--tier`` (repeatable). Without it the suites run what CI can afford on 2 cores:
-every smoke spec, and of every SR small-tier spec its *golden sample*, the first job (first
-variant, first set, first scale), checked against the committed record. The small tier as a
+every smoke spec, and of every SR small-tier spec its *golden sample* (:func:`golden_sample`:
+its first job on a shipped data set), which must have a committed record and agree with it. The small tier as a
 whole (every PTQ variant on every set: about an hour) and the NAS small tier (about an hour and
 a half) are committed records in ``results/``; ``--tier small`` runs them all, ``--tier full``
 the papers' protocols. Cases of tiers not selected are *deselected* at collection (pytest
-reports them as deselected, not skipped), so a skip always means missing data, weights or GPU.
+reports them as deselected, not skipped), so a skip always means missing data, weights or GPU;
+a case named by its node id always runs. The forward benchmarks of small-tier specs
+(``test_sr_forward``) run with ``--tier small``; by default every model's forward speed is
+benchmarked by ``test_quant_throughput.py``.
 
 A case is tiered by its ``spec`` parameter (and ``job``, for the golden sample); cases without a
 spec always run. Specs are read once per session.
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from qsrbench.registry import methods
 from qsrbench.spec import discover_specs, load_spec
+from qsrbench.testing import NOT_SHIPPED
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
 DEFAULT_TIERS = ("smoke",)
@@ -40,8 +44,10 @@ def samples_tier(config, tier: str) -> bool:
 
 
 def golden_sample(spec):
-    """The job CI checks of a sampled-tier spec: its first (first variant, set and scale)."""
-    return methods.get(spec.method.name)().jobs(spec)[0]
+    """The job CI checks of a sampled-tier SR spec: its first job on a shipped data set (jobs
+    run variant by variant, scale by scale, set by set), or None when it has none."""
+    return next((j for j in methods.get(spec.method.name)().jobs(spec)
+                 if j.dataset not in NOT_SHIPPED), None)
 
 
 def case_selected(config, spec, job=None) -> bool:
@@ -52,7 +58,9 @@ def case_selected(config, spec, job=None) -> bool:
             and methods.get(spec.method.name).task == "sr" and job == golden_sample(spec))
 
 
-def _item_selected(config, item) -> bool:
+def _item_selected(config, item, named: set[str]) -> bool:
+    if item.nodeid.split("::", 1)[-1] in named:  # asked for by node id: run (or skip) it
+        return True
     params = getattr(getattr(item, "callspec", None), "params", {})
     spec = params.get("spec")
     if spec is None or not hasattr(spec, "tier"):
@@ -63,8 +71,9 @@ def _item_selected(config, item) -> bool:
 def pytest_collection_modifyitems(config, items):
     """Deselect the suites' cases of tiers not selected (see the module docstring)."""
     here = Path(__file__).resolve().parent
+    named = {arg.split("::", 1)[1] for arg in config.args if "::" in arg}
     drop = [it for it in items if here in Path(str(it.path)).resolve().parents
-            and not _item_selected(config, it)]
+            and not _item_selected(config, it, named)]
     if drop:
         dropped = set(map(id, drop))
         items[:] = [it for it in items if id(it) not in dropped]

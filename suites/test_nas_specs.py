@@ -33,7 +33,7 @@ from qsrbench.stats import above_chance, ratio_interval
 from qsrbench.store import latest, load_records
 from qsrbench.testing import missing_data
 
-from .conftest import load_all_specs, selected_tiers
+from .conftest import load_all_specs
 
 SPECS = [s for s in load_all_specs() if methods.get(s.method.name).task == "nas"]
 RESULTS = Path(__file__).resolve().parent.parent / "results"

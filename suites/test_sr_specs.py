@@ -9,7 +9,8 @@
   - the committed record in ``results/`` (same spec version): equal within tolerance on both sides
     (:mod:`qsrbench.compare`), at whatever thread count the machine has: calibration is
     thread-independent. A golden made by other code than today's is reported as stale (a warning
-    and ``extra_info``) and still has to agree.
+    and ``extra_info``) and still has to agree. The golden sample of a small-tier spec (the job
+    CI runs, ``suites/conftest.py``) fails when no record of the spec's version exists.
 * ``test_sr_forward[<spec>-x<s>]`` times the model forward alone on a fixed 64x64 LR crop of the
   scikit-image astronaut image, many rounds: the number to gate with
   ``--benchmark-compare-fail=median:25%``.
@@ -32,7 +33,7 @@ from qsrbench.spec import spec_hash
 from qsrbench.store import Record, load_records
 from qsrbench.testing import NOT_SHIPPED, missing_data, missing_weights
 
-from .conftest import load_all_specs
+from .conftest import SAMPLED_TIER, golden_sample, load_all_specs
 
 SPECS = [s for s in load_all_specs() if methods.get(s.method.name).task == "sr"]
 _METHODS: dict[str, object] = {}
@@ -102,6 +103,10 @@ def test_sr_eval(benchmark, request, spec, job):
     assert not failures, "; ".join(failures)
 
     golden = _golden(spec, job)
+    if golden is None and spec.tier == SAMPLED_TIER and job == golden_sample(spec):
+        pytest.fail(f"results/{spec.name}.jsonl has no v{spec.version} record of {job.dataset} "
+                    f"x{job.scale} [{job.variant}], the golden sample CI checks: record the spec "
+                    f"(qsrbench run {spec.source})")
     if golden is not None:
         assert golden.spec_hash == spec_hash(spec), (
             f"results/{spec.name}.jsonl holds v{spec.version} records of another protocol; "

@@ -8,6 +8,7 @@ as deselected, never as skipped.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -24,8 +25,9 @@ SPECS = [load_spec(p) for p in discover_specs([REPO / "suites/specs"])]
 
 
 def _collect(*args: str) -> tuple[list[str], int]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
     out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                          "suites", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+                          *args], cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     ids = [line for line in out.stdout.splitlines() if "::" in line]
     m = re.search(r"(\d+) deselected", out.stdout)
@@ -38,29 +40,47 @@ def _spec_of(case_id: str) -> str:
     return max((s.name for s in SPECS if param.startswith(s.name + "-")), key=len)
 
 
+def _job_id(spec, job) -> str:
+    variant = f"-{job.variant}".replace(" ", "") if job.variant else ""
+    return f"{spec.name}{variant}-{job.dataset}-x{job.scale}"
+
+
 @pytest.fixture(scope="module")
 def default_cases():
-    return _collect()
+    return _collect("suites", "tests/test_standins.py")
 
 
 def test_default_selection_is_smoke_and_one_golden_sample_per_small_sr_spec(default_cases):
     ids, deselected = default_cases
-    evals = Counter(_spec_of(i) for i in ids if "::test_sr_eval[" in i)
+    evals = {}
+    for i in ids:
+        if "::test_sr_eval[" in i:
+            evals.setdefault(_spec_of(i), []).append(i.split("[", 1)[1].rstrip("]"))
     by_name = {s.name: s for s in SPECS}
     for spec in SPECS:
-        task = methods.get(spec.method.name).task
-        if task != "sr":
+        if methods.get(spec.method.name).task != "sr":
             continue
-        jobs = len(methods.get(spec.method.name)().jobs(spec))
-        want = {"smoke": jobs, "small": 1, "full": 0}[spec.tier]
-        assert evals.get(spec.name, 0) == want, (spec.name, spec.tier, evals.get(spec.name, 0))
+        jobs = methods.get(spec.method.name)().jobs(spec)
+        shipped = [j for j in jobs if j.dataset != "Manga109"]
+        want = {"smoke": [_job_id(spec, j) for j in jobs], "full": [],
+                "small": [_job_id(spec, j) for j in shipped[:1]]}[spec.tier]
+        assert evals.get(spec.name, []) == want, (spec.name, spec.tier)
     nas = [i for i in ids if "::test_nas_search[" in i]
     assert nas and all(by_name[_spec_of(i)].tier == "smoke" for i in nas)
     assert deselected > 0
+    # cases without a spec parameter, and tests outside suites/, are never deselected
+    assert sum("::test_forward[" in i and "cpu" in i for i in ids) > 0
+    assert sum(i.startswith("tests/test_standins.py") for i in ids) == _collect("tests/test_standins.py")[0].__len__()
+
+
+def test_a_case_named_by_node_id_is_kept():
+    node = "suites/test_sr_specs.py::test_sr_eval[fp-imdn-x4-Set14-x4]"
+    ids, deselected = _collect(node)
+    assert ids == [node] and deselected == 0
 
 
 def test_tier_small_selects_every_small_job_and_nothing_else():
-    ids, _ = _collect("--tier", "small", "-k", "test_sr_eval")
+    ids, _ = _collect("suites", "--tier", "small", "-k", "test_sr_eval")
     evals = Counter(_spec_of(i) for i in ids)
     for spec in SPECS:
         if methods.get(spec.method.name).task != "sr":
