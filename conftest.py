@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from qsrbench.data.root import ENV_CACHE, resolve_data_root
+from qsrbench.data.root import ENV_CACHE, ENV_DATA, resolve_data_root
 from qsrbench.testing import NOT_SHIPPED, missing_data
 
 REPO = Path(__file__).resolve().parent
@@ -34,14 +34,19 @@ def pytest_addoption(parser):
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
-    """Keep the checksum cache of a test session out of the user's cache folder."""
-    old = os.environ.get(ENV_CACHE)
+    """Keep the checksum cache of a test session out of the user's cache folder. The default
+    data root lives in that folder too: it is pinned first (as ``$QSRBENCH_DATA``), so the tests
+    find data where the CLI does, and their skip reasons name that place."""
+    saved = {k: os.environ.get(k) for k in (ENV_CACHE, ENV_DATA)}
+    if not saved[ENV_DATA]:
+        os.environ[ENV_DATA] = str(resolve_data_root())
     os.environ[ENV_CACHE] = str(tmp_path_factory.mktemp("qsrbench-cache"))
     yield
-    if old is None:
-        os.environ.pop(ENV_CACHE, None)
-    else:
-        os.environ[ENV_CACHE] = old
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture(autouse=True)
