@@ -2,8 +2,8 @@
 
 Selection: ``--tier`` (repeatable). Without it the suites run what CI can afford on 2 cores:
 every smoke spec, and of every SR small-tier spec its *golden sample* (:func:`golden_sample`:
-its first job on a shipped data set), which must have a committed record and agree with it. The small tier as a
-whole (every PTQ variant on every set: about an hour) and the NAS small tier (about an hour and
+its first job on a shipped data set), which must have a committed record and agree with it.
+The small tier as a whole (every PTQ variant on every set: about an hour) and the NAS small tier (about an hour and
 a half) are committed records in ``results/``; ``--tier small`` runs them all, ``--tier full``
 the papers' protocols. Cases of tiers not selected are *deselected* at collection (pytest
 reports them as deselected, not skipped), so a skip always means missing data, weights or GPU;
@@ -43,11 +43,17 @@ def samples_tier(config, tier: str) -> bool:
     return not config.getoption("--tier") and tier == SAMPLED_TIER
 
 
+_SAMPLES: dict[str, object] = {}
+
+
 def golden_sample(spec):
     """The job CI checks of a sampled-tier SR spec: its first job on a shipped data set (jobs
-    run variant by variant, scale by scale, set by set), or None when it has none."""
-    return next((j for j in methods.get(spec.method.name)().jobs(spec)
-                 if j.dataset not in NOT_SHIPPED), None)
+    run variant by variant, scale by scale, set by set), or None when it has none. Computed once
+    per spec (collection asks for every case)."""
+    if spec.name not in _SAMPLES:
+        _SAMPLES[spec.name] = next((j for j in methods.get(spec.method.name)().jobs(spec)
+                                    if j.dataset not in NOT_SHIPPED), None)
+    return _SAMPLES[spec.name]
 
 
 def case_selected(config, spec, job=None) -> bool:

@@ -4,8 +4,8 @@
 papers' protocol) on Set5, Set14, B100 and Urban100 in one timed run (``cpu``: always run, about
 a minute and a half on 2 cores; ``cuda``: GPU tier, skipped without a CUDA device), and reports in
 the benchmark's ``extra_info`` the forward seconds, the wall seconds and
-``outside_forward_fraction`` = 1 - forward / wall (data preparation, rounding and PSNR/SSIM that the evaluator could not hide
-behind the forward). Data loading and checksum verification happen before timing. Above the
+``outside_forward_fraction`` = 1 - forward / wall (data preparation, rounding and PSNR/SSIM that
+the evaluator could not hide behind the forward). Data loading and checksum verification happen before timing. Above the
 10% goal the test warns (a speed goal is a benchmark figure, not an assertion); compare runs
 with ``pytest-benchmark compare``. What it asserts is what it evaluated: the PSNR of every set
 equals the committed record of ``fp-imdn-x4`` (Set5, Set14) or ``fp-imdn-x4-full`` (B100,

@@ -19,6 +19,8 @@ import pytest
 
 from qsrbench.registry import methods
 from qsrbench.spec import discover_specs, load_spec
+from qsrbench.testing import NOT_SHIPPED
+from suites.test_sr_specs import _job_id
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = [load_spec(p) for p in discover_specs([REPO / "suites/specs"])]
@@ -40,11 +42,6 @@ def _spec_of(case_id: str) -> str:
     return max((s.name for s in SPECS if param.startswith(s.name + "-")), key=len)
 
 
-def _job_id(spec, job) -> str:
-    variant = f"-{job.variant}".replace(" ", "") if job.variant else ""
-    return f"{spec.name}{variant}-{job.dataset}-x{job.scale}"
-
-
 @pytest.fixture(scope="module")
 def default_cases():
     return _collect("suites", "tests/test_standins.py")
@@ -61,7 +58,7 @@ def test_default_selection_is_smoke_and_one_golden_sample_per_small_sr_spec(defa
         if methods.get(spec.method.name).task != "sr":
             continue
         jobs = methods.get(spec.method.name)().jobs(spec)
-        shipped = [j for j in jobs if j.dataset != "Manga109"]
+        shipped = [j for j in jobs if j.dataset not in NOT_SHIPPED]
         want = {"smoke": [_job_id(spec, j) for j in jobs], "full": [],
                 "small": [_job_id(spec, j) for j in shipped[:1]]}[spec.tier]
         assert evals.get(spec.name, []) == want, (spec.name, spec.tier)
@@ -70,7 +67,7 @@ def test_default_selection_is_smoke_and_one_golden_sample_per_small_sr_spec(defa
     assert deselected > 0
     # cases without a spec parameter, and tests outside suites/, are never deselected
     assert sum("::test_forward[" in i and "cpu" in i for i in ids) > 0
-    assert sum(i.startswith("tests/test_standins.py") for i in ids) == _collect("tests/test_standins.py")[0].__len__()
+    assert sum(i.startswith("tests/test_standins.py") for i in ids) == len(_collect("tests/test_standins.py")[0])
 
 
 def test_a_case_named_by_node_id_is_kept():
