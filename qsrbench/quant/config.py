@@ -10,7 +10,8 @@ linear layer (``named_modules`` names). Rules, applied in order:
    conv/linear layer of the model is an error that lists the valid names.
 
 ``quantize_skips`` and ``quantize_upsampler_input`` ask the model converter to also quantize the
-inputs of residual additions and of the upsampler (FQSR's "fully quantized" setting).
+inputs of residual additions and of the upsampler (FQSR's "fully quantized" setting), at
+``skip_bits`` (default: the activation bits; FQSR's 8-bit option for skips at W4A4).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class QuantConfig(Strict):
     layers: dict[str, LayerBits] = {}
     quantize_skips: bool = False
     quantize_upsampler_input: bool = False
+    skip_bits: Bits | None = None  # bits of the skip / upsampler-input quantizers (default: activation)
 
 
 @dataclass(frozen=True)

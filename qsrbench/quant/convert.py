@@ -10,8 +10,10 @@ traced with ``torch.fx`` and an activation quantizer is inserted on every input 
 addition and on the input of every ``PixelShuffle``, so that no full-precision tensor is left
 between quantized layers. A model that torch.fx cannot trace gets a clear error.
 
-Quantizers come from ``make_quantizer(tensor_quant, role)``, ``role`` being ``"weight"`` or
-``"activation"``; it returns an ``nn.Module`` mapping a tensor to its fake-quantized value.
+Quantizers come from ``make_quantizer(tensor_quant, role)``, ``role`` being ``"weight"``,
+``"activation"`` (a layer's input) or ``"skip"`` (an addition operand or upsampler input, at
+``skip_bits``); it returns an ``nn.Module`` mapping a tensor to its fake-quantized value.
+The trace treats each :class:`QuantLayer` as a leaf, so quantizers with Python-level state trace.
 State-dict keys change (``layer`` → ``layer.layer``): load checkpoints before converting.
 """
 
@@ -72,19 +74,29 @@ def _set_child(root: nn.Module, name: str, new: nn.Module) -> None:
     setattr(parent, child, new)
 
 
+class _QuantLeafTracer(fx.Tracer):
+    """Traces through the model's own modules but not into a :class:`QuantLayer` (its quantizers
+    hold Python-level state, e.g. a clip's initialisation counter, that a trace cannot follow)."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, QuantLayer) or super().is_leaf_module(m, qualname)
+
+
 def _quantize_graph_inputs(model: nn.Module, config: QuantConfig, make: MakeQuantizer) -> nn.Module:
     try:
-        gm = fx.symbolic_trace(model)
+        tracer = _QuantLeafTracer()
+        gm = fx.GraphModule(model, tracer.trace(model), type(model).__name__)
     except Exception as exc:  # noqa: BLE001 - fx raises many kinds of errors
         raise QsrbenchError(f"quantize_skips / quantize_upsampler_input need a torch.fx-traceable "
                             f"model; {type(model).__name__} is not: {exc}") from None
     count = 0
+    skip = config.activation.model_copy(update={"bits": config.skip_bits or config.activation.bits})
 
     def insert(node: fx.Node, arg: fx.Node) -> None:
         nonlocal count
         name = f"act_q{count}"
         count += 1
-        gm.add_submodule(name, make(config.activation, "activation"))
+        gm.add_submodule(name, make(skip, "skip"))
         with gm.graph.inserting_before(node):
             q = gm.graph.call_module(name, (arg,))
         node.replace_input_with(arg, q)

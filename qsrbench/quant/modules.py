@@ -1,7 +1,7 @@
 """``nn.Module`` wrappers of the quantizers, and the name → factory table the converter uses.
 
-Each factory takes a :class:`~qsrbench.quant.config.TensorQuant` and a role (``"weight"`` or
-``"activation"``). Weight quantizers compute their range from the weight on every call; the
+Each factory takes a :class:`~qsrbench.quant.config.TensorQuant` and a role (``"weight"``, or
+``"activation"`` / ``"skip"``, both quantized as activations). Weight quantizers compute their range from the weight on every call; the
 activation quantizers of PTQ observe calibration batches first (``observing = True``), then
 freeze their range (``freeze()``), after which they fake-quantize.
 """
