@@ -81,7 +81,7 @@ def test_clip_initialisation_is_the_batch_statistic_then_quantizes():
     g = torch.Generator().manual_seed(0)
     batches = [torch.randn(3, 4, 5, 5, generator=g) * (i + 1) for i in range(3)]
     per_sample_max = [np.abs(b.numpy()).reshape(3, -1).max(axis=1).mean() for b in batches]
-    q = LearnedClip(4, init_steps=3, decay=0.0).train()
+    q = LearnedClip(4, init_steps=3, decay=0.0).train()  # init_mode "bypass"
     for i, b in enumerate(batches):
         out = q(b)
         assert torch.equal(out, b)  # bypassed while initialising
@@ -117,3 +117,20 @@ def test_a_clip_set_from_an_all_zero_input_stays_finite(form):
     out = q(x)
     out.sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(x.grad).all() and torch.isfinite(q.alpha.grad)
+
+
+def test_pams_warmup_quantizes_without_clipping_with_the_batch_statistic():
+    """The PAMS code's first epoch: α := batch mean of per-sample max |x|, then
+    round(x·q/α)·α/q without clipping; α's gradient is Σ (round(v) - v)/q over all x."""
+    x = torch.tensor([[0.5, -3.0, 1.2], [2.0, 0.1, -0.7]], dtype=torch.float64)
+    q = LearnedClip(4, form="pams", init_steps=1, init_mode="unclipped").double().train()
+    out = q(x)
+    alpha = (3.0 + 2.0) / 2
+    v = x * 7 / alpha
+    assert q.alpha.item() == alpha
+    torch.testing.assert_close(out, torch.round(v) * alpha / 7)
+    assert out.abs().max() > alpha  # not clipped
+    out.sum().backward()
+    torch.testing.assert_close(q.alpha.grad, ((torch.round(v) - v) / 7).sum())
+    with pytest.raises(ValueError, match="not available"):
+        LearnedClip(4, form="signed-range", init_mode="unclipped")

@@ -8,17 +8,19 @@ is first taken from data, and the released-code gradient of PAMS' max scale.
   ``∂x̂/∂α = (round(v) - v) / q`` for ``|x| < α`` (``v = x · q / α``), ``sign(x)`` for ``|x| >= α``.
   The PACT form (``pams_quant``) drops the first term. Li et al., "PAMS: Quantized
   Super-Resolution via Parameterized Max Scale", ECCV 2020 (arXiv 2011.04212); code
-  colorjam/PAMS, ``model/quant_ops.py`` (``quant_act_pams``).
+  colorjam/PAMS, ``model/quant_ops.py`` (``pams_quant_act``).
 * ``range_quant(x, c, bits)``: ``2^b`` levels evenly over ``[-|c|, |c|]`` (or ``[0, |c|]``) with a
   straight-through rounding and autograd's gradient for the clip (the LSQ/PACT-style form of the
   FQSR code: Wang, Chen, Zhuang, Shen, "Fully Quantized Image Super-Resolution Networks", ACM MM
   2021, arXiv 2011.14265; billhhh/FQSR @ 24cb67a, ``src/models/quant.py``, ``dorefa.py``).
 * :class:`LearnedClip`: a quantizer module with one learnable clip ``α`` in one of these forms.
-  While it is in training mode and has seen fewer than ``init_steps`` calls it passes its input
-  through unchanged and sets ``α`` from a statistic of it (``"sample-max-abs"``: the batch mean of
-  each sample's largest ``|x|``, the PAMS code's; ``"max-abs"``: the tensor's largest ``|x|``, the
-  FQSR code's), by moving or arithmetic average. Its state (α, calls seen) is in its
-  ``state_dict``, so a resumed run continues exactly.
+  While it is in training mode and has seen fewer than ``init_steps`` calls it sets ``α`` from a
+  statistic of its input (``"sample-max-abs"``: the batch mean of each sample's largest ``|x|``,
+  the PAMS code's; ``"max-abs"``: the tensor's largest ``|x|``, the FQSR code's), by moving or
+  arithmetic average, and either passes the input through (``init_mode="bypass"``, the FQSR
+  code's warm-up) or quantizes it with that ``α`` but without clipping (``"unclipped"``, the PAMS
+  code's first epoch: ``round(x·q/α)·α/q``, so ``α`` already gets gradients). Its state (α,
+  calls seen) is in its ``state_dict``, so a resumed run continues exactly.
 """
 
 from __future__ import annotations
@@ -103,8 +105,9 @@ class LearnedClip(nn.Module):
 
     ``form``: ``"pams"`` (:func:`pams_quant_released`), ``"pams-pact"``
     (:func:`~qsrbench.quant.learned.pams_quant`), ``"signed-range"`` / ``"unsigned-range"``
-    (:func:`range_quant`). ``init_steps``: training calls passed through unquantized while ``α``
-    follows ``statistic`` of the input — an exponential moving average with ``decay`` (the first
+    (:func:`range_quant`). ``init_steps``: training calls during which ``α``
+    follows ``statistic`` of the input (passed through, ``init_mode="bypass"``, or quantized
+    without clipping, ``"unclipped"``) — an exponential moving average with ``decay`` (the first
     call sets it; ``decay = 0``: the last call's value) or, with ``decay=None``, the arithmetic mean
     over the calls. In eval mode it always quantizes. ``track_error``: keep ``last_error``, the
     mean ``|Q(x) - x|`` of the last call (with its graph), for a quantization loss.
@@ -112,10 +115,13 @@ class LearnedClip(nn.Module):
 
     def __init__(self, bits: int, *, form: Form = "pams", init_steps: int = 1,
                  decay: float | None = 0.0, statistic: str = "sample-max-abs",
-                 track_error: bool = False):
+                 init_mode: Literal["bypass", "unclipped"] = "bypass", track_error: bool = False):
         super().__init__()
         if form not in FORMS:
             raise ValueError(f"unknown form {form!r} (known: {', '.join(FORMS)})")
+        if init_mode not in ("bypass", "unclipped") or (init_mode == "unclipped" and not form.startswith("pams")):
+            raise ValueError(f"init_mode {init_mode!r} is not available for form {form!r}")
+        self.init_mode = init_mode
         if statistic not in STATISTICS:
             raise ValueError(f"unknown statistic {statistic!r} (known: {', '.join(STATISTICS)})")
         self.bits = check_bits(bits, low=2 if form.startswith("pams") else 1)
@@ -144,13 +150,20 @@ class LearnedClip(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.initializing:
             self._observe(x)
-            self.last_error = None
-            return x
-        if int(self.seen) == 0:
-            raise RuntimeError("LearnedClip used before its clip was initialised from data "
-                               "(run it in training mode first)")
-        alpha = self.alpha.clamp_min(TINY)  # a clip set from an all-zero input is 0: keep it finite
-        out = FORMS[self.form](x, alpha, self.bits)
+            if self.init_mode == "bypass":
+                self.last_error = None
+                return x
+            levels = 2 ** (self.bits - 1) - 1
+            alpha = self.alpha.clamp_min(TINY)
+            out = _round_ste(x * (levels / alpha)) * (alpha / levels)
+        else:
+            if int(self.seen) == 0:
+                raise RuntimeError("LearnedClip used before its clip was initialised from data "
+                                   "(run it in training mode first)")
+            # a PAMS clip set from an all-zero input is 0: keep it finite (the range forms take
+            # |clip|, kept above TINY inside range_quant, so a clip crossing 0 keeps its gradient)
+            alpha = self.alpha.clamp_min(TINY) if self.form.startswith("pams") else self.alpha
+            out = FORMS[self.form](x, alpha, self.bits)
         self.last_error = F.l1_loss(out, x) if self.track_error and self.training else None
         return out
 
