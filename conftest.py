@@ -17,6 +17,7 @@ import pytest
 
 from qsrbench.data.root import ENV_CACHE, ENV_DATA, resolve_data_root
 from qsrbench.testing import NOT_SHIPPED, missing_data
+from qsrbench.train.method import ENV_RUNS
 
 REPO = Path(__file__).resolve().parent
 
@@ -34,13 +35,15 @@ def pytest_addoption(parser):
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
-    """Keep the checksum cache of a test session out of the user's cache folder. The default
+    """Keep the checksum cache and the training runs of a test session out of the user's folders. The default
     data root lives in that folder too: it is pinned first (as ``$QSRBENCH_DATA``), so the tests
     find data where the CLI does, and their skip reasons name that place."""
     saved = {k: os.environ.get(k) for k in (ENV_CACHE, ENV_DATA)}
     if not saved[ENV_DATA]:
         os.environ[ENV_DATA] = str(resolve_data_root())
     os.environ[ENV_CACHE] = str(tmp_path_factory.mktemp("qsrbench-cache"))
+    saved[ENV_RUNS] = os.environ.get(ENV_RUNS)
+    os.environ[ENV_RUNS] = str(tmp_path_factory.mktemp("qsrbench-runs"))  # training runs
     yield
     for key, value in saved.items():
         if value is None:
