@@ -13,7 +13,8 @@ import pytest
 
 from .data.root import require_data
 
-__all__ = ["NOT_SHIPPED", "SHIPPED_WEIGHTS", "data_is_required", "missing_data", "missing_weights"]
+__all__ = ["NOT_SHIPPED", "SHIPPED_WEIGHTS", "data_is_required", "missing_data", "missing_weights",
+           "edited_spec"]
 
 NOT_SHIPPED = frozenset({"Manga109"})
 SHIPPED_WEIGHTS = frozenset({"imdn_x2.pth", "imdn_x4.pth", "imdn_rtc_x2.pth", "rfdn_x4.pth", "pan_x2.pth",
@@ -47,3 +48,18 @@ def missing_weights(config, spec, data_root=None) -> None:
         from pathlib import Path
 
         missing_data(config, f"{spec.name}: {exc}", shipped=Path(spec.model.weights).name in SHIPPED_WEIGHTS)
+
+
+def edited_spec(path, **changes):
+    """The spec file at ``path`` with fields replaced (``"method.train.patch": 48``: a dotted path
+    into its data), validated again; raises :class:`~qsrbench.errors.SpecError` like a file would."""
+    from .spec import load_spec, parse_spec
+
+    data = load_spec(path).model_dump(mode="json", exclude_none=True)
+    for dotted, value in changes.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return parse_spec(data, f"{path} (edited)")
