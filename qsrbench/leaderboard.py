@@ -21,7 +21,7 @@ from .errors import QsrbenchError
 from .store import Record, latest
 
 __all__ = ["build_leaderboards", "write_leaderboards", "spec_index", "current_groups", "human",
-           "environments", "history", "current_code", "table", "quantized"]
+           "environments", "history", "current_code", "table", "quantized", "trained"]
 
 
 def human(n: int | None, unit: str = "") -> str:
@@ -40,6 +40,11 @@ def table(rows: list[list], headers: list[str]) -> str:
 
 def quantized(r: Record) -> bool:
     return min(r.bits.get("weight", 32), r.bits.get("activation", 32)) < 32
+
+
+def trained(r: Record) -> bool:
+    """Whether the harness trained the record's model (``extra["train"]``, :mod:`qsrbench.train`)."""
+    return bool((r.extra or {}).get("train"))
 
 
 def spec_index(specs) -> dict[tuple[str, int], dict]:
@@ -132,15 +137,18 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
     a group to the image files to link from its page."""
     from .nas_board import is_nas_group, nas_board
     from .sr_board import fp_reference, sr_board
+    from .train_board import ptq_reference, training_section
 
     groups = current_groups(records)
-    fp = fp_reference([r for rs in groups.values() for r in rs])
+    current = [r for rs in groups.values() for r in rs]
+    fp, ptq = fp_reference(current), ptq_reference(current)
     out = {}
     for g, rs in groups.items():
         if is_nas_group(rs):
             out[f"{g}.md"] = nas_board(g, rs, records, specs_index)
         else:
-            out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g))
+            out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g),
+                                      training_section(rs, ptq))
     return out
 
 

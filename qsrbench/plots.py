@@ -3,7 +3,8 @@
 One figure per scale for a leaderboard group (``<group>_psnr_vs_bitops_x<s>.png``): for each
 checkpoint, its full-precision point (the 32/32-bit record of the same weights) and, per weight/activation
 bit-width, the best variant's PSNR on the reference set (Set5 by default: every spec evaluates
-it), joined by a line in decreasing BitOps. BitOps are those of the records (a 320x180 LR
+it), joined by a line in decreasing BitOps. On QAT pages each trained method of a model is its own
+line, beside the model's post-training (PTQ) line. BitOps are those of the records (a 320x180 LR
 input, :mod:`qsrbench.bitops`), on a log axis. PSNR in dB, Y channel, the records' protocol.
 """
 
@@ -12,32 +13,54 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from .leaderboard import current_groups, quantized
+from .leaderboard import current_groups, quantized, trained
 from .store import Record
 
 __all__ = ["psnr_vs_bitops_points", "render_psnr_vs_bitops", "write_psnr_vs_bitops", "plot_links",
            "PLOTTED_GROUPS"]
 
-PLOTTED_GROUPS = ("ptq",)
+PLOTTED_GROUPS = ("ptq", "qat_sr")
+WITH_PTQ = {"qat_sr"}  # groups whose plots also show the post-training points of their models
+
+
+def _series(r: Record, group: str) -> str:
+    """The line a point belongs to: the model (PTQ pages), or model and method (QAT pages)."""
+    if group not in WITH_PTQ:
+        return r.model
+    return f"{r.model} {r.method}" if trained(r) else f"{r.model} PTQ"
 
 
 def psnr_vs_bitops_points(records: list[Record], group: str, dataset: str = "Set5"
                           ) -> dict[int, dict[str, list[tuple[int, float, str]]]]:
-    """``{scale: {model: [(bitops, psnr, "W/A"), ...]}}``, best variant per bit-width, FP included."""
+    """``{scale: {series: [(bitops, psnr, "W/A"), ...]}}``: per series (the model, or on QAT pages
+    model and method, with the post-training points of the same models as "<model> PTQ"), the
+    best variant per bit-width, starting from the model's FP point."""
     groups = current_groups(records)
-    low_bit = [r for r in groups.get(group, []) if quantized(r) and r.dataset == dataset
-               and r.bitops and "psnr" in r.metrics]
-    models = {(r.model, r.scale) for r in low_bit}
-    fp = [r for rs in groups.values() for r in rs if not quantized(r) and r.checkpoint_sha256
-          and r.dataset == dataset and (r.model, r.scale) in models and r.bitops and "psnr" in r.metrics]
+    every = [r for rs in groups.values() for r in rs if r.dataset == dataset and r.bitops
+             and "psnr" in r.metrics]
+    own = [r for r in groups.get(group, []) if quantized(r) and r in every]
+    models = {(r.model, r.scale) for r in own}
+    if group in WITH_PTQ:  # the same checkpoints' post-training points
+        weights = {(r.checkpoint_sha256, r.scale) for r in own}
+        own += [r for r in every if quantized(r) and not trained(r) and r.leaderboard != group
+                and (r.checkpoint_sha256, r.scale) in weights]
+    fp = [r for r in every if not quantized(r) and not trained(r) and r.checkpoint_sha256
+          and (r.model, r.scale) in models]
     best: dict[tuple, Record] = {}
-    for r in low_bit + fp:
-        key = (r.scale, r.model, r.bits.get("weight"), r.bits.get("activation"))
+    for r in own:
+        key = (r.scale, _series(r, group), r.bits.get("weight"), r.bits.get("activation"))
         if key not in best or r.metrics["psnr"] > best[key].metrics["psnr"]:
             best[key] = r
+    series = {(scale, name) for scale, name, _, _ in best}
+    for r in fp:
+        for scale, name in series:
+            key = (scale, name, 32, 32)
+            if scale == r.scale and name.split(" ")[0] == r.model and (
+                    key not in best or r.metrics["psnr"] > best[key].metrics["psnr"]):
+                best[key] = r
     out: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for (scale, model, w, a), r in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[1].bitops)):
-        out[scale][model].append((r.bitops, r.metrics["psnr"], f"W{w}A{a}"))
+    for (scale, name, w, a), r in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[1].bitops)):
+        out[scale][name].append((r.bitops, r.metrics["psnr"], f"W{w}A{a}"))
     return {s: dict(m) for s, m in sorted(out.items())}
 
 

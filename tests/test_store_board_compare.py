@@ -192,3 +192,32 @@ def test_delta_fp_column_and_plot_points(tmp_path):
     paths = write_psnr_vs_bitops(records, tmp_path)
     assert [p.name for p in paths] == plot_links(records)["ptq"] == ["ptq_psnr_vs_bitops_x4.png"]
     assert paths[0].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_training_section_compares_with_the_best_ptq_of_the_same_weights_and_bits():
+    """Δ best PTQ: the trained record minus the best PTQ variant of the same checkpoint, bits,
+    set and scale (hand-computed 27.0 - 25.5 = +1.5, constant per image: zero-width interval);
+    a PTQ record of other bits or other weights is no reference; untrained rows get no row."""
+    train = {"iterations": 100, "batch": 16, "patch": 96, "sets": ["T91", "BSD200"],
+             "train_s": 150.0, "it_per_s": 0.6667, "threads": 2, "resumed_at": None}
+    qat = _q("pams-net-w4", "pams", 4, 27.0, board="qat_sr").model_copy(
+        update={"extra": {"train": train, "size": {"parameters": 10, "bits": 2**23, "ratio": 3.5}}})
+    records = [qat, _q("fp-net", "fp", 32, 32.0, board="fp"),
+               _q("ptq-net-w4", "ptq", 4, 25.5, "per-channel, mse"),
+               _q("ptq-net-w4", "ptq", 4, 25.0, "per-tensor, minmax"),
+               _q("ptq-net-w8", "ptq", 8, 26.9, "per-channel, mse"),
+               _q("ptq-renamed", "ptq", 4, 26.99, "x", sha="w2")]
+    boards = build_leaderboards(records)
+    assert "## Training runs" not in boards["ptq.md"]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in boards["qat_sr.md"].splitlines()
+            if line.startswith("| pams ") and "100" in line]
+    assert len(rows) == 1
+    row = rows[0]
+    assert row[6] == "+1.50 [+1.50, +1.50] (per-channel, mse)"
+    assert row[7:] == ["100", "16 × 96²", "T91 + BSD200", "2.5 min", "0.67", "2", "1.000", "3.50×"]
+    from qsrbench.plots import psnr_vs_bitops_points
+
+    fp = (32 * 32 * 1000, 32.0, "W32A32")
+    assert psnr_vs_bitops_points(records, "qat_sr") == {4: {
+        "net PTQ": [fp, (64000, 26.9, "W8A8"), (16000, 25.5, "W4A4")],
+        "net pams": [fp, (16000, 27.0, "W4A4")]}}
