@@ -24,6 +24,8 @@ detail below is the released code's.
   tensors' max |x| (weights too).
 * **Calibration loss**: ``calibration_weight`` (code: ``quant_loss_alpha`` 0.3) times the sum
   over quantizers of ``mean |Q(x) - x|``, not detached (it trains weights and clips), added to L1.
+* **BitOps**: convs at their bits (the first conv's RGB input at 32); each quantized residual
+  addition at the skip bits, ``b`` BitOps per element (:mod:`qsrbench.addcost`).
 * **Training** (code): from the FP weights; Adam, lr 1e-4 for weights and clips alike, cosine to 0
   over all iterations — set in each spec's ``[method.train]``.
 """
@@ -38,6 +40,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import fx, nn
 
+from qsrbench.addcost import add_costs
 from qsrbench.bitops import REFERENCE_LR
 from qsrbench.errors import QsrbenchError
 from qsrbench.models import create_model
@@ -154,10 +157,18 @@ class FQSR(TrainedSRMethod):
         return objective
 
     def layer_costs(self, spec, scale, variant, lr_size=REFERENCE_LR):
-        """Every conv at the spec's bits; the first conv's input (the RGB image) at 32 bits."""
+        """Every conv at the spec's bits, the first conv's input (the RGB image) at 32 bits; with
+        quantized skips, every residual addition outside the output tail at the skip bits
+        (:mod:`qsrbench.addcost`: ``b`` BitOps per element, no MACs)."""
         _, plan = quantize_model(create_model(spec.model.name, scale), _config(spec), _make(spec.method))
-        return model_layer_costs(spec, scale, lambda name, m: plan[name].bits if name in plan else (32, 32),
-                                 lr_size)
+        costs = model_layer_costs(spec, scale, lambda name, m: plan[name].bits if name in plan else (32, 32),
+                                  lr_size)
+        if spec.method.quantize_skips:
+            net = create_model(spec.model.name, scale)
+            tail = {n.name for n in output_tail(fx.symbolic_trace(net))}
+            channels = 1 if spec.protocol.domain == "y" else 3
+            costs += add_costs(net, (1, channels, *lr_size), spec.method.skip_bits or spec.bits.activation, tail)
+        return costs
 
 
 def _is_add(node: fx.Node) -> bool:

@@ -157,14 +157,32 @@ def test_fully_quantized_except_the_declared_fp_ends(model):
     student(torch.rand(1, 3, 8, 8))
 
 
-def test_conv_bitops_hand_count_on_a_two_block_toy(toys):
+def test_bitops_hand_count_on_a_two_block_toy(toys):
+    """Convs: MACs = LR pixels x Cout x Cin x 9 at (4, 4) bits, the head's RGB input at 32; the two
+    residual adds: 4 channels x LR pixels elements at 4 bits (b BitOps per element)."""
     spec = _spec(**{"model.name": "toy-two-blocks", "scales": [2], "method.train.patch": 48})
     costs = {c.name: c for c in FQSR().layer_costs(spec, 2, None)}
     px = 180 * 320  # the reference LR input
     head, block, up = px * 4 * 3 * 9, px * 4 * 4 * 9, px * 12 * 4 * 9
-    assert {n: c.macs for n, c in costs.items()} == {"head": head, "b1": block, "b2": block, "up": up}
+    assert {n: c.macs for n, c in costs.items()} == {"head": head, "b1": block, "b2": block, "up": up,
+                                                      "add:add": 0, "add:add_1": 0}
     assert costs["head"].bitops == head * 4 * 32  # weight 4 bits, RGB input 32
-    assert sum(c.bitops for c in costs.values()) == head * 128 + 2 * block * 16 + up * 16 == 1_459_814_400
+    assert costs["add:add"].bitops == costs["add:add_1"].bitops == 4 * px * 4
+    by_hand = head * 128 + 2 * block * 16 + up * 16 + 2 * 4 * px * 4
+    assert sum(c.bitops for c in costs.values()) == by_hand == 1_461_657_600
+    skip8 = _spec(**{"model.name": "toy-two-blocks", "scales": [2], "method.train.patch": 48,
+                     "method.skip_bits": 8})
+    assert {c.name: c.bitops for c in FQSR().layer_costs(skip8, 2, None)}["add:add"] == 4 * px * 8
+    no_skips = _spec(**{"model.name": "toy-two-blocks", "scales": [2], "method.train.patch": 48,
+                        "method.quantize_skips": False})
+    assert [c.name for c in FQSR().layer_costs(no_skips, 2, None)] == ["head", "b1", "b2", "up"]
+
+
+def test_pan_output_tail_add_is_not_counted():
+    spec = _spec()
+    adds = [c for c in FQSR().layer_costs(spec, 4, None) if c.kind == "add"]
+    assert len(adds) == 16 + 1  # one per SCPA block and the trunk's long skip; the image skip is FP
+    assert all(c.elements == 40 * 180 * 320 for c in adds)
 
 
 def test_skip_quantization_of_a_model_without_residual_add_is_an_error(toys):
