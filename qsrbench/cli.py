@@ -164,7 +164,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from .leaderboard import build_leaderboards, spec_index, write_leaderboards
+    from .boards import build_leaderboards
+    from .leaderboard import spec_index, write_leaderboards
     from .plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
     from .store import load_records
 

@@ -1,4 +1,5 @@
-"""Markdown leaderboards regenerated from the results store (never edited by hand).
+"""What every leaderboard page shares: the current records per group, history, environments,
+tables, claim index, writing (the pages themselves: :mod:`qsrbench.boards`).
 
 One file per ``leaderboard`` group (``leaderboards/<group>.md``): SR groups by
 :mod:`qsrbench.sr_board`, NAS groups by :mod:`qsrbench.nas_board`. Only the newest record per key
@@ -20,7 +21,7 @@ from tabulate import tabulate
 from .errors import QsrbenchError
 from .store import Record, latest
 
-__all__ = ["build_leaderboards", "write_leaderboards", "spec_index", "current_groups", "human",
+__all__ = ["write_leaderboards", "spec_index", "current_groups", "human",
            "environments", "history", "current_code", "table", "quantized", "trained"]
 
 
@@ -129,27 +130,6 @@ def history(all_records: list[Record], specs: set[str], index: dict | None) -> l
             "modules that made the records (`qsrbench.provenance`; comments and docstrings do not "
             "count); *stale* where today's code differs, which the suites check by recomputing.", "",
             table(rows, ["Spec", "Version", "Reason", "Results", "Code", "Today's code?", "Commits"]), ""]
-
-
-def build_leaderboards(records: list[Record], specs_index: dict | None = None,
-                       plots: dict[str, list[str]] | None = None) -> dict[str, str]:
-    """``{file name: markdown}`` for every leaderboard group found in ``records``; ``plots`` maps
-    a group to the image files to link from its page."""
-    from .nas_board import is_nas_group, nas_board
-    from .sr_board import fp_reference, sr_board
-    from .train_board import ptq_reference, training_section
-
-    groups = current_groups(records)
-    current = [r for rs in groups.values() for r in rs]
-    fp, ptq = fp_reference(current), ptq_reference(current)
-    out = {}
-    for g, rs in groups.items():
-        if is_nas_group(rs):
-            out[f"{g}.md"] = nas_board(g, rs, records, specs_index)
-        else:
-            out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g),
-                                      training_section(rs, ptq))
-    return out
 
 
 def write_leaderboards(boards: dict[str, str], out: Path) -> list[Path]:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from qsrbench.leaderboard import build_leaderboards, spec_index
+from qsrbench.boards import build_leaderboards
+from qsrbench.leaderboard import spec_index
 from qsrbench.plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
 from qsrbench.spec import discover_specs, load_spec, spec_hash
 from qsrbench.store import load_records

@@ -13,7 +13,8 @@ import pytest
 
 from qsrbench.cli import main
 from qsrbench.errors import SpecError
-from qsrbench.leaderboard import build_leaderboards, spec_index
+from qsrbench.boards import build_leaderboards
+from qsrbench.leaderboard import spec_index
 from qsrbench.registry import methods
 from qsrbench.spec import parse_spec
 from qsrbench.store import Record, ResultStore

@@ -7,7 +7,7 @@ import pytest
 from qsrbench.claims import check_claims
 from qsrbench.compare import compare_records, failed
 from qsrbench.stats import bootstrap_mean
-from qsrbench.leaderboard import build_leaderboards
+from qsrbench.boards import build_leaderboards
 from qsrbench.registry import Registry
 from qsrbench.errors import RegistryError
 from qsrbench.store import Record, ResultStore, latest
