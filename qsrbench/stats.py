@@ -9,6 +9,8 @@ Conventions (stated on every leaderboard that uses them):
   *paired*: the bootstrap resamples the per-image differences, so image difficulty cancels.
 * A difference to a published number treats the publication as exact: the interval is the
   bootstrap interval of the measured mean minus the claim.
+* A rank correlation (Spearman's ρ, Kendall's τ-b; ties share their mean rank) over ``n`` pairs
+  has a percentile-bootstrap interval over the pairs (resampled with replacement, ranked again).
 * Over seeds (NAS), the interval is Student's t: ``mean ± t(0.975, n-1) · s / sqrt(n)``.
 * A ratio of two means over seeds (search time against DARTS's) has the delta-method interval
   on the log scale, ``r · exp(± t · sqrt(s1²/(n1 m1²) + s2²/(n2 m2²)))``, with Welch's degrees
@@ -29,7 +31,7 @@ from scipy import stats as _st
 
 __all__ = ["RESAMPLES", "SEED", "LEVEL", "Interval", "bootstrap_mean", "paired_bootstrap",
            "t_interval", "ratio_interval", "overlap", "paired_values", "above_chance", "welch_interval",
-           "detectable_difference"]
+           "detectable_difference", "rank_correlation"]
 
 RESAMPLES = 10_000
 SEED = 0
@@ -139,3 +141,36 @@ def detectable_difference(std: float, n: int, level: float = LEVEL) -> float:
     if n < 2:
         return math.inf
     return float(_st.t.ppf((1 + level) / 2, 2 * n - 2)) * std * math.sqrt(2 / n)
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's ρ of each row pair of ``(R, n)`` arrays: Pearson's r of the mid-ranks."""
+    rx, ry = _st.rankdata(x, axis=1), _st.rankdata(y, axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    den = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rx * ry).sum(axis=1) / den
+
+
+def rank_correlation(x: Sequence[float], y: Sequence[float], kind: str = "spearman", *,
+                     resamples: int = RESAMPLES, level: float = LEVEL, seed: int = SEED) -> Interval:
+    """Spearman's ρ (``kind="spearman"``) or Kendall's τ-b (``"kendall"``) of the pairs
+    ``(x_i, y_i)`` with its percentile-bootstrap interval over the pairs (resamples in which a
+    side is constant, where the correlation is undefined, are left out)."""
+    a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size < 3:
+        raise ValueError(f"rank correlation needs two equal-length samples of at least 3 values, "
+                         f"got {a.shape} and {b.shape}")
+    if kind not in ("spearman", "kendall"):
+        raise ValueError(f"kind must be 'spearman' or 'kendall', not {kind!r}")
+    idx = np.random.Generator(np.random.PCG64(seed)).integers(0, a.size, size=(resamples, a.size))
+    if kind == "spearman":
+        estimate = float(_spearman_rows(a[None], b[None])[0])
+        boot = _spearman_rows(a[idx], b[idx])
+    else:
+        estimate = float(_st.kendalltau(a, b).statistic)
+        boot = np.array([_st.kendalltau(a[i], b[i]).statistic for i in idx])
+    boot = boot[np.isfinite(boot)]
+    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return Interval(estimate, float(lo), float(hi), int(a.size), level)

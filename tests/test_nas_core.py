@@ -304,3 +304,37 @@ def test_the_nas_package_names_no_method():
     found = [f"{p.name}:{i + 1}" for p in Path(pkg.__file__).parent.glob("*.py")
              for i, line in enumerate(p.read_text().splitlines()) if names.search(line)]
     assert not found, f"method names in qsrbench/nas/: {found}"
+
+
+def test_ground_truth_loads_checked_and_validated(request, data_root, tmp_path):
+    """The shipped file: 100 architectures, BPE-1 / BPE-2 as published (ρ 0.4967 / 0.6245, Zheng
+    et al. 2020, read from the authors' sheet); a changed or malformed copy is one line naming
+    the file and the field."""
+    from qsrbench.errors import DataError
+    from qsrbench.nas.ground_truth import load_ground_truth
+
+    path = data_root.parent / "nas" / "bpe_ground_truth.json"
+    if not path.is_file():
+        missing_data(request.config, f"{path} not found (shipped beside the data root in shared/nas)")
+    truth = load_ground_truth(path)
+    assert len(truth.archs) == 100 and truth.archs[0].name == "Arch_1"
+    bpe1, bpe2 = truth.published_bpe["BPE-1"], truth.published_bpe["BPE-2"]
+    assert (bpe1.spearman_vs_ground_truth, bpe2.spearman_vs_ground_truth) == (0.4967, 0.6245)
+    assert (bpe1.recipe.epoch, bpe1.recipe.channels, bpe1.recipe.image_size) == (10, 8, 16)
+    data = json.loads(path.read_text())
+    with pytest.raises(DataError, match="is not that of the shipped ground truth"):
+        (tmp_path / "t.json").write_text(json.dumps(data))
+        load_ground_truth(tmp_path / "t.json")
+    data["archs"][3]["test_accuracy"] = 170.0
+    (tmp_path / "t.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"t.json: archs.3.test_accuracy: Input should be less than or equal to 100"):
+        load_ground_truth(tmp_path / "t.json", verify=False)
+    data["archs"][3]["test_accuracy"] = 97.0
+    data["archs"][5]["genotype"]["normal"][0][0][0] = "conv_9x9"
+    (tmp_path / "t.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"archs.5.genotype.*unknown operation 'conv_9x9'") as err:
+        load_ground_truth(tmp_path / "t.json", verify=False)
+    assert "\n" not in str(err.value)
+    (tmp_path / "t.json").write_text("{")
+    with pytest.raises(DataError, match="not JSON"):
+        load_ground_truth(tmp_path / "t.json", verify=False)
