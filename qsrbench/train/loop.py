@@ -139,7 +139,7 @@ def train_loop(model: nn.Module, objective: Objective,
         _restore(ckpt, state, model, opt, sched, ema, None if finished else sampler)
         start = resumed = int(state["iteration"])
         train_s, history = float(state["train_s"]), list(state["history"])
-    data = state["data"] if finished else sampler.digest
+    data = state.get("data", "") if finished else sampler.digest
     params = [p for g in opt.param_groups for p in g["params"]]
     model.train()
     bar = tqdm(total=cfg.iterations, initial=start, desc="train", unit="it", disable=not progress,
