@@ -23,7 +23,10 @@ What this module does, and where it follows the paper or the code:
   but not clipped (``round(x·q/α)·α/q``), so ``α`` already receives gradients and Adam moments;
   the code's moving average is never reached (its ``epoch == 1`` branch assigns on every batch),
   so ``α`` starts the clipped phase at the last batch's statistic plus one optimizer step
-  (``decay = 0``, ``init_mode = "unclipped"``).
+  (``decay = 0``, ``alpha_warmup = "unclipped"``). Finding: on PAN x4 at W4A4 this warm-up
+  diverges at once (L1 2.7e19 on the first batch of the smoke spec, then NaN): without clipping,
+  PAN's blocks amplify the quantization noise geometrically (the FP network maps uniform-noise
+  inputs to ~1e19 too); ``alpha_warmup = "bypass"`` passes activations through instead.
 * **Placement**: the paper's Fig. 1 for residual blocks — every conv inside the body's blocks is
   quantized, with an activation quantizer on its input; head, body tail, upsampler and last conv
   stay FP. (The released EDSR code differs: the first conv of a block reads the unquantized
@@ -84,7 +87,9 @@ class PAMSParams(TrainParams):
     alpha_grad: Literal["released", "pact"] = Field("released", description=(
         "gradient of α: the released code's (with the rounding term) or the PACT form"))
     alpha_init_steps: int = Field(1000, ge=1, description=(
-        "training iterations during which α is set from each batch and activations are not clipped"))
+        "training iterations during which α is set from each batch"))
+    alpha_warmup: Literal["unclipped", "bypass"] = Field("unclipped", description=(
+        "during those iterations: quantize without clipping (the released code) or pass activations through"))
     train_alpha: bool = Field(True, description="learn α (false: frozen at its data-initialised value)")
     skt_weight: float = Field(1000.0, ge=0, description="weight of the structured knowledge transfer loss")
 
@@ -139,7 +144,7 @@ def _make(params: PAMSParams):
             return UniformQuantizer(tq.bits, symmetric=True, axis=None, observe_on_call=True)
         form = "pams" if params.alpha_grad == "released" else "pams-pact"
         q = LearnedClip(tq.bits, form=form, init_steps=params.alpha_init_steps, decay=0.0,
-                        init_mode="unclipped")
+                        init_mode=params.alpha_warmup)
         q.alpha.requires_grad_(params.train_alpha)
         return q
 

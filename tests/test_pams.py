@@ -100,3 +100,12 @@ def test_bad_specs_name_the_field(changes, field):
     with pytest.raises(SpecError) as err:
         _spec(**changes)
     assert any(p.startswith(field) for p in err.value.problems), err.value.problems
+
+
+def test_warmup_mode_is_the_spec_choice():
+    spec = _spec(**{"method.alpha_warmup": "unclipped"})
+    student = PAMS()._student(spec, create_model("pan", 4))
+    modes = {m.input_q.init_mode for m in student.modules() if isinstance(m, QuantLayer)}
+    assert modes == {"unclipped"}
+    assert {m.input_q.init_mode for m in PAMS()._student(_spec(), create_model("pan", 4)).modules()
+            if isinstance(m, QuantLayer)} == {"bypass"}  # the smoke spec's choice

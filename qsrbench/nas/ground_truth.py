@@ -1,11 +1,12 @@
-"""The NAS ground truth: DARTS-space architectures with their fully trained CIFAR-10 accuracy, and
-the published budgeted-estimation recipes scored against them (``shared/nas/bpe_ground_truth.json``).
+"""The NAS ground truth: architectures of the cell search space (Liu et al., ICLR 2019) with their
+fully trained CIFAR-10 accuracy, and the published budgeted-estimation recipes scored against
+them (``shared/nas/bpe_ground_truth.json``).
 
 Zheng et al., "Rethinking Performance Estimation in Neural Architecture Search", CVPR 2020
-(arXiv 2005.09917): 100 architectures (their sheet ``Ground_truth``) and the recipes BPE-1 /
-BPE-2 with their Spearman ρ against it and GPU hours per network. The file lives in ``nas/``
-beside the data root (``<data root>/../nas/``, like the weights) or at ``$QSRBENCH_NAS_TRUTH``; it
-is checked against the sha256 of the shipped copy (``verify=False`` for a user's own file) and
+(arXiv 2005.09917): 100 architectures (their sheet ``Ground_truth``) and their two recipes with
+their Spearman ρ against it and GPU hours per network. The file lives in ``nas/`` beside the
+data root (``<data root>/../nas/``, like the weights) or at ``$QSRBENCH_NAS_TRUTH``; it is
+checked against the sha256 of the shipped copy (``verify=False`` for a user's own file) and
 validated field by field: a malformed file is one error line naming the file and the field.
 """
 
