@@ -21,12 +21,10 @@ import torch
 from pydantic import Field
 
 from qsrbench.bitops import REFERENCE_LR
-from qsrbench.models import create_model
-from qsrbench.models.weights import load_checkpoint, require_weights
 from qsrbench.registry import register_method
 from qsrbench.train.method import TrainedSRMethod, TrainParams
 
-from .fp import model_layer_costs
+from .fp import model_layer_costs, pretrained
 
 __all__ = ["FPTrain", "FPTrainParams"]
 
@@ -49,11 +47,8 @@ class FPTrain(TrainedSRMethod):
         return problems
 
     def initial_model(self, spec, scale, ctx, variant):
-        torch.manual_seed(spec.seed)
-        net = create_model(spec.model.name, scale)
-        if spec.model.weights:
-            load_checkpoint(net, require_weights(spec.model.weights, ctx.data_root))
-        return net
+        torch.manual_seed(spec.seed)  # the default initialisation, reproducible
+        return pretrained(spec, scale, ctx)
 
     def layer_costs(self, spec, scale, variant, lr_size=REFERENCE_LR):
         return model_layer_costs(spec, scale, None, lr_size)
