@@ -8,6 +8,11 @@ MSE-optimal clipping. First and last layers stay in full precision unless the sp
 ``[method] keep_fp`` says otherwise. One spec sweeps granularity × calibration; each combination
 is a record *variant* ``"<granularity>, <calibration>"``. Bits come from the spec's ``bits``.
 
+With ``noise_repeats = k`` each job also scores its model k times under last-bit input jitter
+and records the PSNR spread (``extra.simulation_noise``, :mod:`qsrbench.simnoise`): the float32
+fake-quant simulation of a 4-bit model moves by hundredths of a dB between machines, and the
+spec's PSNR tolerance must span that noise (``tests/test_goldens.py`` holds every record to it).
+
 References: Krishnamoorthi, "Quantizing deep convolutional networks for efficient inference: a
 whitepaper", arXiv 1806.08342 (per-channel weights, calibration); Banner et al., NeurIPS 2019
 (MSE clipping); Li et al., PAMS, ECCV 2020, Table 2 (PTQ baselines of SR models).
@@ -30,6 +35,7 @@ from qsrbench.quant.config import QuantConfig, TensorQuant
 from qsrbench.quant.convert import quantize_model
 from qsrbench.quant.modules import calibrate, make_quantizer
 from qsrbench.registry import datasets, models, register_method
+from qsrbench.simnoise import jitter_scores, noise_summary
 from qsrbench.spec import MethodParams
 
 from qsrbench.bitops import REFERENCE_LR
@@ -48,6 +54,9 @@ class PTQParams(MethodParams):
     calib_images: int = Field(8, ge=1, description="calibration images (the first of the set)")
     calib_patch: int = Field(64, ge=8, description="LR patch side, pixels")
     keep_fp: list[str] = Field(["first", "last"], description="layers left in full precision (names, or 'first'/'last')")
+    noise_repeats: int = Field(0, ge=0, le=32, description=(
+        "extra scorings under last-bit input jitter whose PSNR spread is recorded as the "
+        "simulation noise (qsrbench.simnoise; 0: not measured)"))
 
 
 def _variant(granularity: str, calibration: str) -> str:
@@ -111,3 +120,14 @@ class PTQ(SRMethod):
         _, calibration = variant.split(", ")
         model = RangeAdapter(qnet, info.input_range).eval()
         return calibrate(model, self._calibration_batches(spec, scale, ctx), calibration, ctx.progress)
+
+    def run_job(self, spec, job, ctx):
+        """The harness's scoring, plus the simulation noise when ``noise_repeats`` asks for it."""
+        result = super().run_job(spec, job, ctx)
+        if spec.method.noise_repeats:
+            model = self.model_for(spec, job.scale, ctx, job.variant)
+            data = ctx.dataset(job.dataset, spec.scales, spec.budget.max_images)
+            jittered = jitter_scores(model, data, job.scale, spec.protocol, repeats=spec.method.noise_repeats,
+                                     seed=spec.seed, device=ctx.device)
+            result.extra["simulation_noise"] = noise_summary(result.metrics["psnr"], jittered)
+        return result

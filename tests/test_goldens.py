@@ -4,6 +4,10 @@
   and 4 torch threads, calibration included, with no thread pinning: the ranges come from a
   float64 calibration forward and float64 MSE errors (``qsrbench.quant.calibration``), so the
   collapsed 8 dB variants and the 28 dB ones alike land on the committed numbers.
+* Every small-tier PTQ spec measures the simulation noise of its float32 fake-quant evaluation
+  (``noise_repeats``, :mod:`qsrbench.simnoise`) and its PSNR tolerance spans the noise each of its
+  records carries (:func:`~qsrbench.simnoise.tolerance_needed`): a golden whose last-bit noise
+  exceeds its tolerance would pass here and fail on the next machine.
 * ``qsrbench bitops`` prints, for every shipped PTQ and FP spec, the BitOps its records carry
   (the committed records of the spec's current version, or of a spec with the same plan; a
   fresh one-image record where neither exists), so the command and the leaderboards cannot
@@ -23,6 +27,7 @@ from qsrbench.compare import FAILING, compare_records
 from qsrbench.methods import Job, RunContext
 from qsrbench.registry import methods
 from qsrbench.runner import run_spec
+from qsrbench.simnoise import tolerance_needed
 from qsrbench.spec import discover_specs, load_spec, parse_spec
 from qsrbench.store import ResultStore, latest, load_records
 
@@ -57,6 +62,23 @@ def test_4bit_goldens_hold_at_any_thread_count(need_set, threads):
         bad += [f"[{variant}] {r.metric}: golden {r.base:.4f}, {threads} threads {r.head:.4f}"
                 for r in compare_records([golden], [head]) if r.status in FAILING]
     assert not bad, "; ".join(bad)
+
+
+PTQ_SMALL = [s for s in ALL_SPECS if s.method.name == "ptq" and s.tier == "small"]
+
+
+@pytest.mark.parametrize("spec", PTQ_SMALL, ids=lambda s: s.name)
+def test_ptq_tolerance_spans_the_recorded_simulation_noise(spec):
+    assert spec.method.noise_repeats >= 3, f"{spec.source}: method.noise_repeats: measure the noise (>= 3)"
+    goldens = _goldens(spec)
+    assert goldens, f"results/{spec.name}.jsonl has no v{spec.version} records: record the spec"
+    tolerance = spec.metric("psnr")[2]
+    for key, record in goldens.items():
+        noise = record.extra.get("simulation_noise")
+        assert noise and noise["repeats"] == spec.method.noise_repeats, f"{key}: no simulation noise recorded"
+        assert tolerance >= tolerance_needed(noise), (
+            f"{spec.source}: metrics.psnr.tolerance {tolerance} dB is below the simulation noise of "
+            f"{key} (sd {noise['sd']:.4f} dB, range {noise['range']:.4f}: needs {tolerance_needed(noise):.4f})")
 
 
 def _plan(spec) -> tuple:

@@ -60,6 +60,11 @@ def test_ptq_every_granularity_and_calibration(standin, tmp_path):
     records = _run(_small(spec, granularity=["per-tensor", "per-channel"],
                           calibration=["minmax", "percentile", "mse"]), standin, tmp_path)
     assert len({r.variant for r in records}) == 6
+    for r in records:  # the spec's jittered re-scorings, the plain score among the values summarised
+        noise = r.extra["simulation_noise"]
+        assert noise["repeats"] == spec.method.noise_repeats == len(noise["jittered"])
+        values = [r.metrics["psnr"], *noise["jittered"]]
+        assert noise["range"] == max(values) - min(values)
 
 
 @pytest.mark.parametrize("spec", [s for s in PTQ if s.bits.weight == 8], ids=lambda s: s.name)
