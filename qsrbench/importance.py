@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["fit_forest", "importances"]
+__all__ = ["fit_forest", "importances", "marginal_means"]
 
 
 def fit_forest(x: np.ndarray, y: np.ndarray, *, trees: int = 100, seed: int = 0):
@@ -45,6 +45,20 @@ def _grid(values: Sequence[Sequence[float]], limit: int, seed: int) -> np.ndarra
     return np.stack([rng.choice(np.asarray(v, np.float64), size=limit) for v in values], axis=1)
 
 
+def marginal_means(forest, values: Sequence[Sequence[float]], column: int, *, grid_limit: int = 20_000,
+                   seed: int = 0) -> list[float]:
+    """The forest's prediction averaged over the other columns' candidate values (their product,
+    or a random sample of it larger than ``grid_limit``) at each candidate value of ``column``: the
+    main effect of that hyper-parameter, free of the others' confounding."""
+    grid = _grid(values, grid_limit, seed)
+    out = []
+    for v in values[column]:
+        g = grid.copy()
+        g[:, column] = v
+        out.append(float(forest.predict(g).mean()))
+    return out
+
+
 def importances(forest, values: Sequence[Sequence[float]], kind: str = "marginal", *,
                 grid_limit: int = 20_000, seed: int = 0) -> np.ndarray:
     """Importance of each hyper-parameter (one per column, ``values[i]`` its candidate values)."""
@@ -53,17 +67,10 @@ def importances(forest, values: Sequence[Sequence[float]], kind: str = "marginal
         return imp / imp.sum() if imp.sum() > 0 else imp
     if kind != "marginal":
         raise ValueError(f"kind must be 'marginal' or 'impurity', not {kind!r}")
-    grid = _grid(values, grid_limit, seed)
-    pred = forest.predict(grid)
-    total = float(pred.var())
+    total = float(forest.predict(_grid(values, grid_limit, seed)).var())
     out = np.zeros(len(values))
     if total == 0:
         return out
-    for i, candidates in enumerate(values):
-        means = []
-        for v in candidates:
-            g = grid.copy()
-            g[:, i] = v
-            means.append(float(forest.predict(g).mean()))
-        out[i] = np.var(means) / total
+    for i in range(len(values)):
+        out[i] = np.var(marginal_means(forest, values, i, grid_limit=grid_limit, seed=seed)) / total
     return out
