@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from qsrbench.data.cifar import ClassificationSet
-from qsrbench.nas.estimate import build_proxy, estimate
+from qsrbench.nas.estimate import build_proxy, estimate, select_score
 from qsrbench.nas.genotype import Genotype
 from qsrbench.nas.ground_truth import Recipe, load_ground_truth
 from qsrbench.testing import missing_data
@@ -101,3 +101,8 @@ def test_half_precision_recipe_runs_under_autocast():
 def test_unknown_score_rule_is_an_error():
     with pytest.raises(ValueError, match="score must be"):
         estimate(Genotype(normal=SKIPS, reduce=POOLS), _recipe(), _toy(8, 0), _toy(8, 1), score="mean")
+
+
+def test_score_rules_by_hand():
+    per_epoch = [40.0, 55.5, 51.0]
+    assert select_score(per_epoch, "best") == 55.5 and select_score(per_epoch, "last") == 51.0

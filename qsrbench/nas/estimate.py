@@ -45,7 +45,7 @@ from .ground_truth import Recipe
 from .network import GenotypeNetwork
 from .search import epoch_lr
 
-__all__ = ["EstimateResult", "estimate", "build_proxy"]
+__all__ = ["EstimateResult", "estimate", "build_proxy", "select_score"]
 
 AUX_WEIGHT, DROP_PATH, MOMENTUM, WEIGHT_DECAY, GRAD_CLIP = 0.4, 0.2, 0.9, 3e-4, 5.0
 
@@ -75,6 +75,13 @@ def build_proxy(genotype: Genotype, recipe: Recipe, num_classes: int = 10) -> Ge
     if recipe.image_size // 4 != 8:
         net.auxiliary[1] = nn.AdaptiveAvgPool2d(2)
     return net
+
+
+def select_score(per_epoch: list[float], rule: str) -> float:
+    """The estimate from the per-epoch top-1s: the best (the released code) or the last."""
+    if rule not in ("best", "last"):
+        raise ValueError(f"score must be 'best' or 'last', not {rule!r}")
+    return max(per_epoch) if rule == "best" else per_epoch[-1]
 
 
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -110,8 +117,7 @@ def estimate(genotype: Genotype, recipe: Recipe, train: ClassificationSet, test:
              compile: bool = False, eval_batch: int = 500) -> EstimateResult:
     """Train ``genotype`` under ``recipe`` on ``train`` and score it on ``test`` (see the module
     docstring for the protocol)."""
-    if score not in ("best", "last"):
-        raise ValueError(f"score must be 'best' or 'last', not {score!r}")
+    select_score([0.0], score)  # the rule, checked before any training
     dev = torch.device(device)
     torch.manual_seed(seed)
     g = torch.Generator(device=dev).manual_seed(seed)
@@ -150,7 +156,7 @@ def estimate(genotype: Genotype, recipe: Recipe, train: ClassificationSet, test:
         if score == "best" or epoch == recipe.epoch - 1:
             scores.append(_top1(model, x_test, y_test, eval_batch, autocast))
         eval_s += time.perf_counter() - t1
-    return EstimateResult(scores, max(scores) if score == "best" else scores[-1], params, train_s, eval_s,
+    return EstimateResult(scores, select_score(scores, score), params, train_s, eval_s,
                           device_name(dev), recipe.epoch, seen / max(train_s, 1e-9),
                           {"score": score, "compile": compile, "test_images": len(y_test),
                            "train_images": len(y), "batch": batch})
