@@ -1,9 +1,11 @@
 """Build every leaderboard page from the store: SR groups by :mod:`qsrbench.sr_board` (with the
-training section of :mod:`qsrbench.train_board`), NAS groups by :mod:`qsrbench.nas_board`, on the
-shared pieces of :mod:`qsrbench.leaderboard`."""
+training section of :mod:`qsrbench.train_board`), NAS groups by :mod:`qsrbench.nas_board`,
+performance-estimation groups by :mod:`qsrbench.estimate_board`, on the shared pieces of
+:mod:`qsrbench.leaderboard`."""
 
 from __future__ import annotations
 
+from .estimate_board import estimate_board, is_estimate_group
 from .leaderboard import current_groups
 from .nas_board import is_nas_group, nas_board
 from .sr_board import fp_reference, sr_board
@@ -22,7 +24,9 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
     fp, ptq = fp_reference(current), ptq_reference(current)
     out = {}
     for g, rs in groups.items():
-        if is_nas_group(rs):
+        if is_estimate_group(rs):
+            out[f"{g}.md"] = estimate_board(g, rs, records, specs_index)
+        elif is_nas_group(rs):
             out[f"{g}.md"] = nas_board(g, rs, records, specs_index)
         else:
             out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g),
