@@ -3,8 +3,8 @@
 A recipe (:class:`~.ground_truth.Recipe`) sets epochs, batch size, SGD learning rate, cells,
 float precision, initial channels, cutout and image size. The protocol is that of the budgeted
 estimation study of Zheng et al. (CVPR 2020, arXiv 2005.09917), as their released code trains
-one proxy network (MAC-AutoML/rethinking_performance_estimation_in_NAS @ af83b7a, ``augment.py``
-on khanrc/pt.darts):
+one proxy network (MAC-AutoML/rethinking_performance_estimation_in_NAS @ af83b7a, ``augment.py``,
+built on a public PyTorch port of the cell-space code):
 
 * all training images in shuffled batches (the last one smaller), SGD (momentum 0.9, weight decay 3e-4), cosine learning rate to 0 stepped at
   the start of each epoch (epoch ``e`` runs at :func:`~.search.epoch_lr` of ``e``), gradient norm
@@ -18,7 +18,7 @@ on khanrc/pt.darts):
 * the test images resized once the same way; the network scored on them after every epoch; the
   estimate is the **best** top-1 over epochs (``score="best"``, the released code) or the last;
 * the auxiliary head reads the map after the second reduction (``image_size / 4`` pixels): 5x5
-  average pooling with stride 3 at 8x8 as DARTS, adaptive pooling to 2x2 at any other size as the
+  average pooling with stride 3 at 8x8 as the cell-space papers, adaptive pooling to 2x2 at any other size as the
   released code does at 16 pixels;
 * ``fp = 16`` (the released code casts the model to half precision, no loss scaling): bfloat16
   autocast on a CPU, float16 autocast on a GPU.
