@@ -26,6 +26,8 @@ from .store import Record
 
 __all__ = ["is_estimate_group", "estimate_board", "estimate_rows", "COST_GOAL_S"]
 
+MIN_ARCHS = 5  # below this a bootstrap over architectures is degenerate (3 points: every resample
+# with three distinct points is a permutation of the sample): the estimate is shown, no interval
 COST_GOAL_S = 8 * 60.0  # the harness's goal on its 2-core CPU for the cheaper published recipe
 TIER_ORDER = {"smoke": 0, "small": 1, "full": 2}
 
@@ -68,6 +70,8 @@ def estimate_rows(records: list[Record]) -> list[dict]:
 def _ci(i: Interval | None, digits: int = 3) -> str:
     if i is None:
         return "— (fewer than 3 architectures, or all proxies equal)"
+    if i.n < MIN_ARCHS:
+        return f"{i.estimate:.{digits}f} (n = {i.n}: too few for an interval)"
     return f"{i.estimate:.{digits}f} [{i.low:.{digits}f}, {i.high:.{digits}f}]"
 
 
@@ -75,8 +79,8 @@ def _status(row: dict) -> str:
     pub, rho = row["published"], row["rho"]
     if not pub:
         return "— (custom recipe)"
-    if rho is None:
-        return "not measurable"
+    if rho is None or rho.n < MIN_ARCHS:
+        return f"not measurable (fewer than {MIN_ARCHS} architectures)"
     if rho.low <= pub["spearman"] <= rho.high:
         return f"reproduced (published {pub['spearman']:.4f} inside the interval)"
     return f"not reproduced: Δ = {rho.estimate - pub['spearman']:+.3f} (published {pub['spearman']:.4f})"
