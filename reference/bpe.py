@@ -152,4 +152,6 @@ class BPE(Method):
                    "recipe": recipe.model_dump(by_alias=True), "published": published,
                    "top1_per_epoch": res.top1_per_epoch, "train_s": res.train_s, "eval_s": res.eval_s,
                    "device": res.device, "device_type": torch.device(resolve_device(m.device)).type,
-                   "images_per_s": res.images_per_s, "data_variant": train.variant, **res.extra})
+                   "images_per_s": res.images_per_s, "data_variant": train.variant,
+                   "test_correct": round(res.score * len(test) / 100), "classes": len(train.classes),
+                   **res.extra})
