@@ -55,3 +55,30 @@ def test_trained_spec_records_its_run_and_reuses_it(run_cli, tmp_path, smoke_env
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "checkpoint.pt: not a readable training checkpoint" in lines[0], out.stderr
     assert len(_records(results)) == 2  # nothing recorded is lost
+
+
+def test_trained_model_scores_in_float64_alike_at_one_and_two_threads(need_set, request, tmp_path,
+                                                                        monkeypatch):
+    """A trained method scores in float64 by default (training is float32), and the score of given
+    weights is then the same at 1 and 2 threads, image by image."""
+    import torch
+
+    from qsrbench.methods import Job, RunContext
+    from qsrbench.registry import methods
+
+    root = need_set("T91")
+    need_set("Set5")
+    spec = load_spec(SMOKE)
+    missing_weights(request.config, spec, root)
+    monkeypatch.setenv("QSRBENCH_RUNS", str(tmp_path / "runs"))
+    assert spec.method.eval_dtype == "float64"
+    job = Job("Set5", 4, spec.model.name, None)
+    scores = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)  # restored after the test by conftest's fixture
+        method = methods.get(spec.method.name)()
+        scored = method.model_for(spec, 4, RunContext(data_root=root), None)
+        assert {p.dtype for p in scored.parameters()} == {torch.float64}
+        res = method.run_job(spec, job, RunContext(data_root=root))
+        scores.append([i["psnr"] for i in res.per_image])
+    assert scores[0] == scores[1]

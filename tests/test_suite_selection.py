@@ -59,9 +59,11 @@ def test_default_selection_is_smoke_and_one_golden_sample_per_small_sr_spec(defa
             continue
         jobs = methods.get(spec.method.name)().jobs(spec)
         shipped = [j for j in jobs if j.dataset not in NOT_SHIPPED]
+        trains = getattr(methods.get(spec.method.name), "trains", False)  # never sampled
         want = {"smoke": [_job_id(spec, j) for j in jobs], "full": [],
-                "small": [_job_id(spec, j) for j in shipped[:1]]}[spec.tier]
+                "small": [] if trains else [_job_id(spec, j) for j in shipped[:1]]}[spec.tier]
         assert evals.get(spec.name, []) == want, (spec.name, spec.tier)
+    assert any(getattr(methods.get(s.method.name), "trains", False) and s.tier == "small" for s in SPECS)
     nas = [i for i in ids if "::test_nas_search[" in i]
     assert nas and all(by_name[_spec_of(i)].tier == "smoke" for i in nas)
     assert deselected > 0
