@@ -19,7 +19,7 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
                        plots: dict[str, list[str]] | None = None) -> dict[str, str]:
     """``{file name: markdown}`` for every leaderboard group found in ``records``; ``plots`` maps
     a group to the image files to link from its page."""
-    groups = current_groups(records)
+    groups = current_groups(records, specs_index)
     current = [r for rs in groups.values() for r in rs]
     fp, ptq = fp_reference(current), ptq_reference(current)
     out = {}

@@ -80,18 +80,29 @@ def current_code(record: Record, index: dict | None) -> str | None:
     return _digest_of(roots) if roots else None
 
 
-def _current(records: list[Record]) -> list[Record]:
-    newest = latest(records)
+def spec_versions(index: dict | None) -> dict[str, int]:
+    """The current version of every spec in ``index`` (:func:`spec_index`), by name."""
     top: dict[str, int] = {}
+    for name, version in index or {}:
+        top[name] = max(top.get(name, 0), version)
+    return top
+
+
+def _current(records: list[Record], index: dict | None = None) -> list[Record]:
+    newest = latest(records)
+    top = spec_versions(index)
     for r in newest.values():
         top[r.spec] = max(top.get(r.spec, 0), r.spec_version)
     return [r for r in newest.values() if r.spec_version == top[r.spec]]
 
 
-def current_groups(records: list[Record]) -> dict[str, list[Record]]:
-    """The newest record per key (highest spec version), grouped by leaderboard."""
+def current_groups(records: list[Record], index: dict | None = None) -> dict[str, list[Record]]:
+    """The newest record per key at its spec's current version, grouped by leaderboard. The
+    current version is the highest recorded one, or the spec file's (``index``) where that is
+    higher: records of a superseded version are left out of the tables (:func:`history` lists
+    them), so a bumped spec that has not been re-recorded shows no numbers made by old code."""
     groups: dict[str, list[Record]] = defaultdict(list)
-    for r in _current(records):
+    for r in _current(records, index):
         groups[r.leaderboard].append(r)
     return dict(sorted(groups.items()))
 
@@ -107,28 +118,43 @@ def environments(records: list[Record], device=lambda r: r.env.get("device", "?"
 
 
 def history(all_records: list[Record], specs: set[str], index: dict | None) -> list[str]:
-    """Every version of the board's specs in the store: why it was bumped, how many results it
-    holds, and whether the code that made them is today's ("current") or not ("stale")."""
+    """Every version of the board's specs in the store (``specs`` and every other spec recorded
+    on the same boards): why it was bumped, how many results it holds, and whether the code that
+    made them is today's ("current"), not ("stale"), or the spec file has moved on
+    ("superseded")."""
+    boards = {r.leaderboard for r in all_records if r.spec in specs}
+    specs = set(specs) | {r.spec for r in all_records if r.leaderboard in boards}  # + superseded ones
     newest = latest([r for r in all_records if r.spec in specs])
+    tops = spec_versions(index)
     by_version: dict[tuple[str, int], list[Record]] = defaultdict(list)
     for r in newest.values():
         by_version[(r.spec, r.spec_version)].append(r)
+    unrecorded = {(s, tops[s]) for s in specs if s in tops} - set(by_version)
     rows = []
-    for (spec, version), rs in sorted(by_version.items()):
+    for spec, version in sorted(set(by_version) | unrecorded):
         info = (index or {}).get((spec, version)) or {}
+        rs = by_version.get((spec, version))
+        if not rs:
+            rows.append([spec, f"v{version}", info.get("history", {}).get(version, "—"), 0, "—",
+                         f"not recorded ({info.get('tier', '?')} tier)", "—"])
+            continue
         reason = info.get("history", {}).get(version) or rs[0].version_reason or (
             "first version" if version == 1 else "—")
         digests = sorted({r.code_digest or "unrecorded" for r in rs})
         now = current_code(rs[0], index)
         state = "current" if digests == [now] else "stale" if now else "—"
+        if version < tops.get(spec, version):
+            state = f"superseded by v{tops[spec]} ({'recorded' if (spec, tops[spec]) in by_version else 'not re-recorded'})"
         commits = sorted({str((r.env.get("git") or {}).get("commit") or "?")[:7] for r in rs})
         rows.append([spec, f"v{version}", reason, len(rs), ", ".join(digests), state, ", ".join(commits)])
     return ["## History", "",
-            "Every version of these specs in the store (only the newest is shown above). A version "
+            "Every version of these specs in the store (the tables above show the current one). A version "
             "is bumped, with a reason, whenever results move beyond tolerance: the store refuses to "
             "re-record a result of the same version that differs. Code: the fingerprint of the "
             "modules that made the records (`qsrbench.provenance`; comments and docstrings do not "
-            "count); *stale* where today's code differs, which the suites check by recomputing.", "",
+            "count); *stale* where today's code differs, which the suites check by recomputing; "
+            "*superseded* where the spec file is at a newer version: those records are not in the "
+            "tables above.", "",
             table(rows, ["Spec", "Version", "Reason", "Results", "Code", "Today's code?", "Commits"]), ""]
 
 

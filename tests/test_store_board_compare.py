@@ -100,6 +100,24 @@ def test_leaderboard_shows_only_the_newest_version():
     assert "22.22" in text and "11.11" not in text
 
 
+def test_a_bumped_spec_not_re_recorded_shows_no_old_numbers():
+    """The spec file is at v2, the store holds only v1 (made by older code): no v1 number in the
+    tables, the history says v1 is superseded and v2 not recorded, with v2's reason."""
+    index = {("s", 2): {"claims": {}, "method": "m", "tier": "full", "leaderboard": "sr",
+                        "history": {2: "scored in float64"}, "roots": ()},
+             ("t", 1): {"claims": {}, "method": "m", "tier": "smoke", "leaderboard": "sr",
+                        "history": {}, "roots": ()}}
+    text = build_leaderboards([rec(psnr=11.11, version=1), rec(psnr=22.22, spec="t")], index)["sr.md"]
+    tables, hist = text.split("## History")
+    assert "22.22" in tables and "11.11" not in tables
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in hist.splitlines()
+            if line.startswith("| s ")}
+    assert "superseded by v2 (not re-recorded)" in rows[("s", "v1")]
+    assert "scored in float64" in rows[("s", "v2")] and "not recorded (full tier)" in rows[("s", "v2")]
+    without_index = build_leaderboards([rec(psnr=11.11, version=1), rec(psnr=22.22, spec="t")])["sr.md"]
+    assert "11.11" in without_index.split("## History")[0]  # no spec files: the newest recorded
+
+
 def test_compare_directions_and_tolerance():
     base = [rec(psnr=30.0)]
     assert {r.status for r in compare_records(base, [rec(psnr=30.01)])} == {"ok"}
