@@ -30,5 +30,5 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
             out[f"{g}.md"] = nas_board(g, rs, records, specs_index)
         else:
             out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g),
-                                      training_section(rs, ptq))
+                                      training_section(rs, ptq, fp))
     return out

@@ -6,6 +6,12 @@ threads, model size and compression ratio (:mod:`qsrbench.quant.size`).
 
 "Post-training quantized" = quantized and not trained by the harness (no ``extra["train"]``), so
 this module needs no method name.
+
+Goals (:data:`GOALS`, the QAT goals this benchmark sets for its small tier, issue 14): at 8 bits a
+trained model is within 0.05 dB of its FP checkpoint on Set5 (Δ FP >= -0.05 dB); at 4 bits it is
+at least 0.5 dB above the best post-training quantization of the same checkpoint and bits on Set5
+and on Urban100. A goal is judged on the point estimate, printed with its paired bootstrap
+interval; a set with no trained record, or no reference record, is "not measured".
 """
 
 from __future__ import annotations
@@ -15,7 +21,13 @@ from .sr_board import protocol_key
 from .stats import LEVEL, paired_bootstrap, paired_values
 from .store import Record
 
-__all__ = ["ptq_reference", "training_section"]
+__all__ = ["GOALS", "ptq_reference", "training_section"]
+
+# bits (weight = activation) -> (reference, threshold in dB, sets): Δ vs reference >= threshold
+GOALS: dict[int, tuple[str, float, tuple[str, ...]]] = {
+    8: ("FP", -0.05, ("Set5",)),
+    4: ("best PTQ", 0.5, ("Set5", "Urban100")),
+}
 
 
 def _key(r: Record) -> tuple:
@@ -34,22 +46,52 @@ def ptq_reference(records: list[Record]) -> dict[tuple, Record]:
     return best
 
 
-def _delta(r: Record, ref: Record | None) -> str:
-    if ref is None or "psnr" not in r.metrics:
-        return "—"
+def _paired(r: Record, ref: Record | None):
+    """PSNR of ``r`` minus ``ref``'s, paired over their images (an Interval), or None."""
+    if ref is None or "psnr" not in r.metrics or "psnr" not in ref.metrics:
+        return None
     a, b = paired_values({p["name"]: p["psnr"] for p in r.per_image},
                          {p["name"]: p["psnr"] for p in ref.per_image})
-    if not a:
+    return paired_bootstrap(a, b) if a else None
+
+
+def _delta(r: Record, ref: Record | None) -> str:
+    d = _paired(r, ref)
+    if d is None:
         return "—"
-    d = paired_bootstrap(a, b)
     return d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "") + f" ({ref.variant or ref.spec})"
+
+
+def goal_rows(records: list[Record], ptq: dict[tuple, Record], fp: dict[tuple, Record]) -> list[list[str]]:
+    """One row per trained spec and goal set: goal, measured Δ [interval], status."""
+    rows = []
+    for spec in sorted({r.spec for r in records if trained(r)}):
+        mine = [r for r in records if r.spec == spec and trained(r)]
+        bits = {(r.bits.get("weight"), r.bits.get("activation")) for r in mine}
+        goal = GOALS.get(next(iter(bits))[0]) if len(bits) == 1 and len(set(next(iter(bits)))) == 1 else None
+        if goal is None:
+            continue
+        ref_name, threshold, sets = goal
+        for name in sets:
+            r = next((x for x in mine if x.dataset == name), None)
+            ref = None if r is None else (fp.get((r.checkpoint_sha256, r.scale, r.dataset, protocol_key(r.protocol)))
+                                          if ref_name == "FP" else ptq.get(_key(r)))
+            d = None if r is None else _paired(r, ref)
+            status = ("not measured (no record on this set)" if r is None else
+                      f"not measured (no {ref_name} record)" if d is None else
+                      "met" if d.estimate >= threshold else "missed")
+            where = f"{name} ×{r.scale}" if r is not None else name
+            rows.append([spec, where, f"Δ {ref_name} ≥ {threshold:+.2f} dB",
+                         "—" if d is None else d.fmt(2, signed=True), status])
+    return rows
 
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
-def training_section(records: list[Record], ptq: dict[tuple, Record]) -> list[str]:
+def training_section(records: list[Record], ptq: dict[tuple, Record],
+                     fp: dict[tuple, Record] | None = None) -> list[str]:
     """Markdown lines of the section (empty when no record of ``records`` was trained)."""
     rows = []
     for r in sorted(filter(trained, records), key=lambda r: (r.scale or 0, r.dataset, r.spec)):
@@ -72,4 +114,15 @@ def training_section(records: list[Record], ptq: dict[tuple, Record]) -> list[st
             "protocol (named in brackets), paired over images. Train time and it/s cover the "
             "optimizer steps (sampling, forward, backward, update), not validation; size counts "
             "quantized weights at their bits and every other parameter at 32 bits.", "",
-            table(rows, headers), ""]
+            table(rows, headers), ""] + _goals_section(goal_rows(records, ptq, fp or {}))
+
+
+def _goals_section(rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return []
+    return ["### Goals", "",
+            "The small tier's goals (`qsrbench.train_board.GOALS`): at 8 bits within 0.05 dB of the "
+            "FP checkpoint on Set5; at 4 bits at least 0.5 dB above the best post-training "
+            "quantization of the same checkpoint and bits on Set5 and Urban100. Judged on the "
+            "measured Δ; the interval (paired bootstrap over images) says how firmly.", "",
+            table(rows, ["Spec", "Set", "Goal", f"Measured Δ [{LEVEL:.0%} CI]", "Status"]), ""]

@@ -239,3 +239,25 @@ def test_training_section_compares_with_the_best_ptq_of_the_same_weights_and_bit
     assert psnr_vs_bitops_points(records, "qat_sr") == {4: {
         "net PTQ": [fp, (64000, 26.9, "W8A8"), (16000, 25.5, "W4A4")],
         "net pams": [fp, (16000, 27.0, "W4A4")]}}
+
+
+def test_goals_judge_the_measured_delta_and_say_what_is_not_measured():
+    """8 bits: Δ FP >= -0.05 dB on Set5 (hand: 31.96 - 32.00 = -0.04 met; 31.94 - 32.00 = -0.06
+    missed); 4 bits: Δ best PTQ >= +0.5 dB on Set5 and Urban100 (hand: 26.2 - 25.5 = +0.7 met; no
+    Urban100 record: not measured)."""
+    train = {"iterations": 1, "batch": 1, "patch": 8, "sets": ["T91"], "train_s": 1.0,
+             "it_per_s": 1.0, "threads": 2, "resumed_at": None}
+
+    def trained_rec(spec, bits, psnr):
+        return _q(spec, "m", bits, psnr, board="qat_sr").model_copy(update={"extra": {"train": train}})
+
+    records = [trained_rec("a-w8", 8, 31.96), trained_rec("b-w8", 8, 31.94), trained_rec("c-w4", 4, 26.2),
+               _q("fp-net", "fp", 32, 32.0, board="fp"), _q("ptq-net-w4", "ptq", 4, 25.5, "per-channel, mse")]
+    page = build_leaderboards(records)["qat_sr.md"]
+    goals = page.split("### Goals")[1].split("## ")[0]
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[3:-1]]
+            for line in goals.splitlines() if line.startswith("| ") and "Spec" not in line and "---" not in line}
+    assert rows[("a-w8", "Set5 ×4")] == ["Δ FP ≥ -0.05 dB", "-0.04 [-0.04, -0.04]", "met"]
+    assert rows[("b-w8", "Set5 ×4")][2] == "missed"
+    assert rows[("c-w4", "Set5 ×4")] == ["Δ best PTQ ≥ +0.50 dB", "+0.70 [+0.70, +0.70]", "met"]
+    assert rows[("c-w4", "Urban100")][2] == "not measured (no record on this set)"
