@@ -17,7 +17,7 @@ interval; a set with no trained record, or no reference record, is "not measured
 from __future__ import annotations
 
 from .leaderboard import quantized, table, trained
-from .sr_board import protocol_key
+from .sr_board import delta_fp, protocol_key
 from .stats import LEVEL, paired_bootstrap, paired_values
 from .store import Record
 
@@ -62,21 +62,25 @@ def _delta(r: Record, ref: Record | None) -> str:
     return d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "") + f" ({ref.variant or ref.spec})"
 
 
+def _goal_of(records: list[Record]) -> tuple[str, float, tuple[str, ...]] | None:
+    """The goal of a spec's records: one bit-width, equal for weights and activations."""
+    bits = {(r.bits.get("weight"), r.bits.get("activation")) for r in records}
+    (w, a), = bits if len(bits) == 1 else ((None, None),)
+    return GOALS.get(w) if w == a else None
+
+
 def goal_rows(records: list[Record], ptq: dict[tuple, Record], fp: dict[tuple, Record]) -> list[list[str]]:
     """One row per trained spec and goal set: goal, measured Δ [interval], status."""
     rows = []
     for spec in sorted({r.spec for r in records if trained(r)}):
         mine = [r for r in records if r.spec == spec and trained(r)]
-        bits = {(r.bits.get("weight"), r.bits.get("activation")) for r in mine}
-        goal = GOALS.get(next(iter(bits))[0]) if len(bits) == 1 and len(set(next(iter(bits)))) == 1 else None
+        goal = _goal_of(mine)
         if goal is None:
             continue
         ref_name, threshold, sets = goal
         for name in sets:
             r = next((x for x in mine if x.dataset == name), None)
-            ref = None if r is None else (fp.get((r.checkpoint_sha256, r.scale, r.dataset, protocol_key(r.protocol)))
-                                          if ref_name == "FP" else ptq.get(_key(r)))
-            d = None if r is None else _paired(r, ref)
+            d = None if r is None else delta_fp(r, fp) if ref_name == "FP" else _paired(r, ptq.get(_key(r)))
             status = ("not measured (no record on this set)" if r is None else
                       f"not measured (no {ref_name} record)" if d is None else
                       "met" if d.estimate >= threshold else "missed")
