@@ -81,3 +81,44 @@ def test_not_a_state_dict(tmp_path, obj):
 def test_missing_weights_file(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(create_model("imdn-rtc", 2), tmp_path / "nope.pth")
+
+
+def test_imdn_contrast_std_is_numpy_std_with_a_finite_gradient_on_constant_channels():
+    """IMDN's contrast-aware attention uses the population std over positions. Oracle: numpy's
+    ``std(ddof=0)`` for the value and the analytic derivative ``(x - mean) / (N std)`` for the
+    gradient; a constant channel (reached in quantized training) must give a zero, not NaN,
+    gradient — plain ``var.sqrt()`` gives NaN there (checked, so the test can fail)."""
+    from qsrbench.models.imdn import population_std
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 5, 4, generator=g, dtype=torch.float64)
+    x[1, 2] = 0.25  # a constant channel
+    x.requires_grad_(True)
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    std = population_std(x, mean)
+    ref = x.detach().numpy().std(axis=(2, 3), ddof=0)
+    torch.testing.assert_close(std.detach().squeeze(), torch.from_numpy(ref), rtol=1e-14, atol=0)
+    assert std[1, 2].item() == 0.0
+    std.sum().backward()
+    xd = x.detach()
+    m = xd.mean(dim=(2, 3), keepdim=True)
+    s = torch.from_numpy(ref)[..., None, None]
+    analytic = torch.where(s > 0, (xd - m) / (20 * s.clamp_min(1e-300)), torch.zeros_like(xd))
+    assert torch.isfinite(x.grad).all()
+    torch.testing.assert_close(x.grad, analytic, rtol=1e-10, atol=1e-12)
+
+    x2 = x.detach().clone().requires_grad_(True)
+    naive = (x2 - x2.mean(dim=(2, 3), keepdim=True)).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()
+    naive.sum().backward()
+    assert torch.isnan(x2.grad[1, 2]).all()  # what the helper exists to avoid
+
+
+def test_imdn_attention_value_unchanged_by_the_safe_std():
+    """The safe std must leave the forward bit-identical to ``var.sqrt()`` (shipped checkpoints'
+    scores depend on it)."""
+    from qsrbench.models.imdn import population_std
+
+    x = torch.randn(1, 64, 9, 7, generator=torch.Generator().manual_seed(1))
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    plain = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()
+    assert torch.equal(population_std(x, mean), plain)

@@ -34,8 +34,18 @@ class ContrastChannelAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean = x.mean(dim=(2, 3), keepdim=True)
-        std = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()  # population std
-        return x * self.conv_du(mean + std)
+        return x * self.conv_du(mean + population_std(x, mean))
+
+
+def population_std(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """Per-channel population standard deviation over positions, with a finite gradient where a
+    channel is constant: ``sqrt`` has an infinite derivative at 0, and autograd's ``inf · 0`` (the
+    variance's derivative there) is NaN — reached in training once a quantized layer makes a
+    channel constant. The value is exactly ``var.sqrt()``; at ``var = 0`` the gradient is 0."""
+    var = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True)
+    positive = var > 0
+    return torch.where(positive, torch.where(positive, var, torch.ones_like(var)).sqrt(),
+                       torch.zeros_like(var))
 
 
 class DistillationBlock(nn.Module):
