@@ -22,7 +22,7 @@ from .leaderboard import environments, history, human, table
 from .stats import LEVEL, Interval, detectable_difference, overlap, ratio_interval, t_interval, welch_interval
 from .store import Record
 
-__all__ = ["is_nas_group", "nas_board", "COST_BAND", "cost_rows", "tier_rows"]
+__all__ = ["is_nas_group", "nas_board", "COST_BAND", "cost_rows", "tier_rows", "twin_section"]
 
 VARIANTS = {"jpeg75": "CIFAR-10 JPEG q75 copy (lossy; accuracies differ slightly from the original)",
             "original": "CIFAR-10 (original binary release)"}
@@ -171,6 +171,33 @@ def tier_notes(rows: list[dict]) -> list[str]:
     return lines
 
 
+def twin_section(rows: list[dict]) -> list[str]:
+    """Rows whose records carry a full-precision twin of their (binarized) final network
+    (``extra["fp_twin"]``): top-1 of both, the paired difference over seeds with its t interval,
+    and the BitOps of the binarized network against the twin's (its MACs at 32 x 32 bits)."""
+    out = []
+    for x in rows:
+        pairs = [(r.metrics["top1"], r.extra["fp_twin"]["top1"]) for r in x["records"] if "fp_twin" in r.extra]
+        if not pairs:
+            continue
+        first = x["records"][0]
+        d = t_interval([b - f for b, f in pairs])
+        fp_bitops = first.macs * 32 * 32 if first.macs else None
+        share = f"{first.bitops / fp_bitops:.3f}" if first.bitops and fp_bitops else "—"
+        out.append([x["tier"], f"`{x['spec']}` v{x['version']}", str(len(pairs)),
+                    _fmt(statistics.mean(b for b, _ in pairs)), _fmt(statistics.mean(f for _, f in pairs)),
+                    f"{d.estimate:+.2f} {_ci(d)}", share])
+    if not out:
+        return []
+    return ["## Binarized final networks against their full-precision twins", "",
+            "The derived genotype trained twice with the same final training: binarized as searched "
+            "and in full precision. Δ: binarized − FP top-1 (points), mean over seeds with its "
+            f"{LEVEL:.0%} t interval; BitOps share: the binarized network's BitOps over the FP "
+            "twin's (MACs × 32 × 32), one 32x32 image.", "",
+            table(out, ["Tier", "Spec", "Seeds", "Binarized top-1 %", "FP twin top-1 %", "Δ [interval]",
+                        "BitOps share"]), ""]
+
+
 def _claims_section(records: list[Record], index: dict | None, group: str, rows: list[dict]) -> list[str]:
     published = _published(index, group)
     if not published:
@@ -238,6 +265,7 @@ def nas_board(group: str, records: list[Record], all_records: list[Record], inde
                   "(`*-small-gpu` specs) is ready for a CUDA device and not yet recorded.", ""]
     lines += _results_table(rows)
     lines += tier_notes(rows)
+    lines += twin_section(rows)
     lines += _claims_section(records, index, group, rows)
     lines += history(all_records, {r.spec for r in records}, index)
     lines += environments(records, _device)

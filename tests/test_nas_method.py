@@ -59,6 +59,11 @@ def test_valid_nas_spec_has_one_job_per_seed():
     ({"method__name": "pc-darts", "method__partial_k": 3}, "method.partial_k: K = 3 must divide"),
     ({"method__name": "pc-darts"}, "method.warmup_epochs: 15 warm-up epochs leave no architecture step"),
     ({"method__name": "mdenas", "method__sample_every": "step"}, "method.sample_every"),
+    ({"method__name": "bnas"}, r"method.search.epochs: this BNAS schedule takes 62 epochs .*got 1$"),
+    ({"method__name": "bnas", "method__search__epochs": 62, "method__partial_k": 3},
+     "method.partial_k: K = 3 must divide"),
+    ({"method__name": "bnas", "method__search__epochs": 62, "method__pc_arch_from": 5},
+     "method.pc_arch_from: epoch 5 leaves no α step in 5 warm-start epochs"),
     ({"method__temperature": 2.0}, "method.temperature: unknown field"),
     ({"method__seeds": []}, "method.seeds"),
     ({"method__device": "tpu"}, "method.device"),
@@ -207,7 +212,8 @@ def test_nas_board_lists_published_claims_and_cost_ratios():
 
 GPU_EXTRA = {"darts": (2, ""), "pc-darts": (2, "partial_k = 2\nwarmup_epochs = 1"),
              "mdenas": (2, ""), "ddpnas": (35, "pruning_step = 1"),
-             "random-search": (1, "")}  # (search epochs, method fields)
+             "random-search": (1, ""),
+             "bnas": (21, "partial_k = 2\npc_epochs = 2\npc_arch_from = 1\nrepeats = 1")}  # (search epochs, method fields)
 
 
 @pytest.mark.gpu
@@ -232,3 +238,35 @@ def test_nas_methods_run_on_cuda(tmp_path, monkeypatch, method):
     assert r.extra["device_type"] == "cuda" and r.env["device_type"] == "cuda"
     assert 0.0 <= r.metrics["top1"] <= 100.0 and r.metrics["search_s"] > 0
     assert r.metrics["search_gpu_days"] == pytest.approx(r.metrics["search_s"] / 86400)
+
+
+def test_nas_board_compares_binarized_networks_with_their_fp_twins():
+    """Hand values: binarized 80 / 82, twins 85 / 88: Δ -5, -6 → mean -5.50, t(0.975, 1) = 12.706,
+    half width 12.706 · 0.7071 / √2 = 6.35 → [-11.85, 0.85]; BitOps 2.048e8 over the twin's
+    2,000,000 MACs × 1024 = 0.100."""
+    records = []
+    for seed, (b, f) in enumerate(((80.0, 85.0), (82.0, 88.0))):
+        r = rec("bnas", b, 10.0, seed=seed)
+        records.append(r.model_copy(update={"bitops": 204_800_000,
+                                            "extra": {**r.extra, "fp_twin": {"top1": f}}}))
+    page = build_leaderboards(records + [rec("darts", 90.0, 100.0)])["nas_cifar10.md"]
+    section = page.split("## Binarized final networks against their full-precision twins")[1]
+    row = next(line for line in section.splitlines() if "bnas-small" in line)
+    assert "| 81.00 " in row and "| 86.50 " in row and "| -5.50 [-11.85, 0.85] " in row
+    assert "| 0.100 " in row and "| 2 " in row
+    assert "darts-small" not in section.split("##")[0]  # no twin: no row
+    assert "full-precision twins" not in build_leaderboards([rec("darts", 90.0, 100.0)])["nas_cifar10.md"]
+
+
+def test_bnas_runs_end_to_end_with_its_fp_twin(tmp_path, monkeypatch):
+    monkeypatch.setenv("QSRBENCH_CACHE", str(tmp_path / "cache"))
+    _cifar_stand_in(tmp_path / "data")
+    spec = tmp_path / "bnas-t.toml"
+    spec.write_text(stand_in_spec("bnas", 21, extra="partial_k = 2\npc_epochs = 2\npc_arch_from = 1\nrepeats = 1"))
+    results = tmp_path / "results"
+    assert main(["run", str(spec), "--results", str(results), "--data-root", str(tmp_path / "data")]) == 0
+    (r,) = ResultStore(results).records("bnas-t")
+    assert r.extra["search_epochs"] == 21 and len(r.extra["search_summary"]["abandoned"]) == 7
+    assert 0 <= r.extra["fp_twin"]["top1"] <= 100 and r.extra["fp_twin"]["params"] == r.params
+    assert r.bitops < r.macs * 32 * 32  # binarized cells count at 1 bit
+

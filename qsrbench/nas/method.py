@@ -9,7 +9,7 @@ A method module subclasses :class:`NASMethod` and returns its :class:`~.search.S
 from :meth:`NASMethod.strategy` (or overrides :meth:`NASMethod.find_genotype` when it needs no
 supernet). Each seed is a job (record variant ``"seed N"``) with metrics ``top1`` (test accuracy
 of the final network, %), ``error`` and ``search_s``, plus params, MACs of one training-size
-input, and in ``extra`` the genotype, the strategy's summary, device, epochs, passes, data
+input (and their BitOps: 1-bit layers counted at their bits), and in ``extra`` the genotype, the strategy's summary, device, epochs, passes, data
 variant and sizes.
 """
 
@@ -20,8 +20,9 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from ..bitops import layer_costs
+from ..bitops import layer_costs, total_bitops
 from ..errors import QsrbenchError
+from ..quant.binary_layers import layer_bits
 from ..methods import Job, JobResult, Method, RunContext, dataset_role
 from ..registry import datasets
 from ..spec import MethodParams, SpecBase, Strict
@@ -128,6 +129,11 @@ class NASMethod(Method):
     def strategy(self, spec: SpecBase, seed: int) -> SearchStrategy:
         raise NotImplementedError
 
+    def prepare_network(self, spec: SpecBase):
+        """A transform applied to the final network before its training (``None``: as built);
+        a binarized search space binarizes the final network's convolutions too."""
+        return None
+
     def find_genotype(self, spec: SpecBase, seed: int, train, device: str) -> SearchResult:
         """The search: by default the shared loop driven by :meth:`strategy`."""
         return search(self.strategy(spec, seed), train, spec.method.search.budget(seed), device)
@@ -141,32 +147,42 @@ class NASMethod(Method):
             self._data[key] = datasets.get(name).load(ctx.data_root, split, ctx.verify)
         return self._data[key]
 
+    def final_training(self, spec: SpecBase, genotype, train, test, seed: int, device: str,
+                       prepare=None) -> dict:
+        """Train ``genotype``'s network from scratch with ``[method.final]`` (fixed-seed subsets of
+        ``train`` / ``test``); :func:`~.search.train_and_test`'s result."""
+        f = spec.method.final
+        final_train = train.subset(f.train_images, seed) if f.train_images < len(train) else train
+        final_test = test.subset(f.test_images, seed) if f.test_images < len(test) else test
+        out = train_and_test(genotype, final_train, final_test, epochs=f.epochs, channels=f.channels,
+                             layers=f.layers, batch_size=f.batch_size, lr=f.lr, momentum=f.momentum,
+                             weight_decay=f.weight_decay, cutout=f.cutout, drop_path=f.drop_path,
+                             auxiliary_weight=f.auxiliary_weight, grad_clip=f.grad_clip, seed=seed,
+                             device=device, prepare=prepare)
+        return {**out, "train_images": len(final_train), "test_images": len(final_test)}
+
     def run_job(self, spec: SpecBase, job: Job, ctx: RunContext) -> JobResult:
         seed = int(job.variant.split()[-1])
         device = resolve_device(spec.method.device)
         train, test = self._split(ctx, job.dataset, "train"), self._split(ctx, job.dataset, "test")
         result = self.find_genotype(spec, seed, train, device)
         f = spec.method.final
-        final_train = train.subset(f.train_images, seed) if f.train_images < len(train) else train
-        final_test = test.subset(f.test_images, seed) if f.test_images < len(test) else test
-        out = train_and_test(result.genotype, final_train, final_test, epochs=f.epochs,
-                             channels=f.channels, layers=f.layers, batch_size=f.batch_size, lr=f.lr,
-                             momentum=f.momentum, weight_decay=f.weight_decay, cutout=f.cutout,
-                             drop_path=f.drop_path, auxiliary_weight=f.auxiliary_weight,
-                             grad_clip=f.grad_clip, seed=seed, device=device)
+        prepare = self.prepare_network(spec)
+        out = self.final_training(spec, result.genotype, train, test, seed, device, prepare)
         net = GenotypeNetwork(result.genotype, f.channels, f.layers, len(train.classes))
-        macs = sum(c.macs for c in layer_costs(net, (1, *train.images.shape[1:])))
+        costs = layer_costs(prepare(net) if prepare else net, (1, *train.images.shape[1:]), layer_bits)
         metrics = {"top1": out["test_acc"], "error": 100.0 - out["test_acc"], "search_s": result.wall_s}
         if torch.device(device).type == "cuda":  # the papers' unit; only meaningful on a GPU
             metrics["search_gpu_days"] = result.wall_s / 86400.0
         return JobResult(
-            metrics=metrics, params=out["params"], macs=macs, wall_s=result.wall_s + out["train_s"],
+            metrics=metrics, params=out["params"], macs=sum(c.macs for c in costs),
+            bitops=total_bitops(costs), wall_s=result.wall_s + out["train_s"],
             data_digest=f"{train.digest[:16]}/{test.digest[:16]}",
             extra={"genotype": result.genotype.model_dump(mode="json"), "device": result.device,
                    "device_type": torch.device(device).type, "search_epochs": result.epochs,
                    "forward_passes": result.forward_passes, "backward_passes": result.backward_passes,
                    "data_variant": train.variant, "search_images": min(spec.method.search.images, len(train)),
-                   "final_train_images": len(final_train), "test_images": len(final_test),
+                   "final_train_images": out["train_images"], "test_images": out["test_images"],
                    "test_correct": out["correct"], "classes": len(train.classes),
                    "final_epochs": f.epochs, "train_s": out["train_s"], "history": result.history,
                    "search_summary": result.summary})

@@ -17,6 +17,8 @@ Protocol of the loop (Liu et al., ICLR 2019, ``cnn/train_search.py``, quark0 com
   validation batch drawn with replacement, augmented like the training batches when
   ``augment_arch``), then one SGD step of the weights on the training batch (gradient norm
   clipped to ``grad_clip``), in train mode;
+* the strategy may transform the supernet before training (``prepare_supernet``: e.g. binarize
+  its operations) and may change its forward ``mode`` between epochs (read at every call);
 * validation accuracies asked by a strategy are computed on the whole validation split (or its
   first ``val_images``) in train mode under no_grad — batch statistics, as the authors' search
   code (MAC-AutoML/XNAS ``one_shot_search.py`` @ c28cad0) does for a single-path supernet whose
@@ -84,6 +86,7 @@ class SearchStrategy(Protocol):
     mode: Mode
     partial_k: int
 
+    def prepare_supernet(self, net: Supernet) -> Supernet: ...
     def arch_parameters(self, net: Supernet) -> list[torch.nn.Parameter]: ...
     def begin_epoch(self, epoch: int, generator: torch.Generator) -> None: ...
     def path(self, step: int, generator: torch.Generator) -> Path | None: ...
@@ -124,8 +127,8 @@ class _Counter:
         self.fwd = self.bwd = 0
 
 
-def _validator(net: Supernet, mode: Mode, x_v, y_v, batch: int, cap: int | None, counter: _Counter,
-               weights) -> Validate:
+def _validator(net: Supernet, mode: Callable[[], Mode], x_v, y_v, batch: int, cap: int | None,
+               counter: _Counter, weights) -> Validate:
     def validate(path: Path | None = None, one_batch_from: torch.Generator | None = None) -> float:
         """Top-1 of ``path`` on the validation split, or on one random batch of it."""
         if one_batch_from is not None:
@@ -136,7 +139,7 @@ def _validator(net: Supernet, mode: Mode, x_v, y_v, batch: int, cap: int | None,
         with torch.no_grad():
             for i in range(0, len(idx), batch):
                 sel = idx[i:i + batch].to(x_v.device)
-                logits = net(normalize(x_v[sel]), mode, path=path, weights=weights())
+                logits = net(normalize(x_v[sel]), mode(), path=path, weights=weights())
                 counter.fwd += 1
                 correct += int((logits.argmax(1) == y_v[sel]).sum())
         return correct / max(len(idx), 1)
@@ -156,15 +159,16 @@ def search(strategy: SearchStrategy, data: ClassificationSet, budget: SearchBudg
     n_train = int(len(sub) * budget.train_portion)
     x_w, y_w = sub.images[:n_train].to(dev), sub.labels[:n_train].to(dev)
     x_v, y_v = sub.images[n_train:].to(dev), sub.labels[n_train:].to(dev)
-    net = Supernet(budget.channels, budget.layers, len(data.classes), partial_k=strategy.partial_k).to(dev)
+    net = strategy.prepare_supernet(Supernet(budget.channels, budget.layers, len(data.classes),
+                                             partial_k=strategy.partial_k)).to(dev)
     w_opt = torch.optim.SGD(net.weight_parameters(), budget.lr, momentum=budget.momentum,
                             weight_decay=budget.weight_decay)
     a_params = strategy.arch_parameters(net)
     a_opt = torch.optim.Adam(a_params, budget.arch_lr, betas=(0.5, 0.999),
                              weight_decay=budget.arch_weight_decay) if a_params else None
     count = _Counter()
-    validate = _validator(net, strategy.mode, x_v, y_v, budget.batch_size, budget.val_images, count,
-                          lambda: strategy.arch_weights(net))
+    validate = _validator(net, lambda: strategy.mode, x_v, y_v, budget.batch_size, budget.val_images,
+                          count, lambda: strategy.arch_weights(net))
     history: list[dict] = []
     t0 = time.perf_counter()
     epoch = -1
@@ -208,21 +212,23 @@ def train_and_test(genotype: Genotype, train: ClassificationSet, test: Classific
                    epochs: int, channels: int = 36, layers: int = 20, batch_size: int = 96,
                    lr: float = 0.025, momentum: float = 0.9, weight_decay: float = 3e-4,
                    cutout: int = 16, drop_path: float = 0.2, auxiliary_weight: float = 0.4,
-                   grad_clip: float = 5.0, seed: int = 0, device: str | torch.device = "cpu") -> dict:
+                   grad_clip: float = 5.0, seed: int = 0, device: str | torch.device = "cpu",
+                   prepare: Callable[[torch.nn.Module], torch.nn.Module] | None = None) -> dict:
     """Train the genotype's network from scratch and return its test accuracy (%), params and time.
 
     The authors' ``cnn/train.py`` (quark0 f276dd3) with ``--auxiliary --cutout``: SGD with
     momentum, cosine learning rate to 0 (evaluated at ``epoch + 1``, as above), drop-path
     probability ``drop_path · epoch / epochs``, auxiliary loss weight ``auxiliary_weight`` (0: no
     head), cutout of ``cutout`` pixels, gradient norm clipped. ``params`` excludes the auxiliary
-    head, as the authors' count does.
+    head, as the authors' count does. ``prepare`` transforms the network before training (a
+    binarized search space binarizes its convolutions).
     """
     dev = torch.device(device)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     aug_g = torch.Generator(device=dev).manual_seed(seed)
-    net = GenotypeNetwork(genotype, channels, layers, len(train.classes),
-                          auxiliary=auxiliary_weight > 0).to(dev)
+    net = GenotypeNetwork(genotype, channels, layers, len(train.classes), auxiliary=auxiliary_weight > 0)
+    net = (prepare(net) if prepare else net).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr, momentum=momentum, weight_decay=weight_decay)
     x, y = train.images.to(dev), train.labels.to(dev)
     t0 = time.perf_counter()

@@ -32,6 +32,9 @@ class StrategyBase:
     mode: Mode = "single"
     partial_k: int = 1
 
+    def prepare_supernet(self, net: Supernet) -> Supernet:
+        return net
+
     def arch_parameters(self, net: Supernet) -> list[torch.nn.Parameter]:
         return []
 

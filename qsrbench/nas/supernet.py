@@ -8,7 +8,10 @@
   (Xu et al., ICLR 2020, arXiv 1907.05737: partial channels and edge normalization).
 * ``"single"`` — one operation per edge (``path``: the operation index of every edge of the
   normal and of the reduction cell); only those operations run (the single-path supernet of the
-  distribution-learning methods, Zheng et al., ICCV 2019 and arXiv 1905.13543).
+  distribution-learning methods, Zheng et al., ICCV 2019 and arXiv 1905.13543). On a supernet
+  built with ``partial_k`` > 1 the operation sees the first 1/K of the channels, as in the
+  partial mode (no β): the sampled sub-networks of a channel-sampling single-path search
+  (Chen et al., AAAI 2020, arXiv 1911.10862).
 
 In every mode the pooling operations are followed by ``BatchNorm2d(affine=False)`` (the authors'
 ``MixedOp``), so pooled outputs are normalised like the convolutions'.
@@ -56,15 +59,20 @@ class MixedOp(nn.Module):
             self.bypass = nn.MaxPool2d(2, 2)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None, index: int | None = None):
-        if index is not None:
-            return self.ops[index](x)
+        """The ``weights``-weighted sum of the operations, or operation ``index`` alone; with
+        ``partial_k`` > 1 either runs on the first 1/K of the channels (the rest bypass)."""
         if self.k == 1:
-            return sum(w * op(x) for w, op in zip(weights, self.ops))
+            return self._run_ops(x, weights, index)
         width = x.shape[1] // self.k
         active, rest = x[:, :width], x[:, width:]
-        out = sum(w * op(active) for w, op in zip(weights, self.ops))
+        out = self._run_ops(active, weights, index)
         rest = rest if self.stride == 1 else self.bypass(rest)
         return channel_shuffle(torch.cat([out, rest], dim=1), self.k)
+
+    def _run_ops(self, x: torch.Tensor, weights: torch.Tensor | None, index: int | None) -> torch.Tensor:
+        if index is not None:
+            return self.ops[index](x)
+        return sum(w * op(x) for w, op in zip(weights, self.ops))
 
 
 class SearchCell(nn.Module):

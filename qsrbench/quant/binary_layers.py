@@ -18,7 +18,7 @@ from torch import nn
 
 from .binary import binarize
 
-__all__ = ["BinaryConv2d", "binarize_convs", "sign_ste"]
+__all__ = ["BinaryConv2d", "binarize_convs", "sign_ste", "layer_bits"]
 
 
 class _SignSTE(torch.autograd.Function):
@@ -73,3 +73,9 @@ def binarize_convs(module: nn.Module, binary_input: bool = False) -> nn.Module:
     for name, child in module.named_children():
         setattr(module, name, binarize_convs(child, binary_input))
     return module
+
+
+def layer_bits(name: str, module: nn.Module) -> tuple[int, int]:
+    """``(weight bits, activation bits)`` of a counted layer for :func:`qsrbench.bitops.layer_costs`:
+    a :class:`BinaryConv2d`'s own, 32/32 for any other layer."""
+    return module.bits if isinstance(module, BinaryConv2d) else (32, 32)

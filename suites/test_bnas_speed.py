@@ -1,0 +1,72 @@
+"""Search time of BNAS against PC-DARTS, side by side in one run on one device (pytest-benchmark).
+
+``test_bnas_vs_pc_darts_search`` runs, alternately in each round, a whole BNAS search and a
+whole PC-DARTS search on the same data budget (a synthetic 10-class set of ``IMAGES`` 32x32
+images, half training and half validation, batch ``BATCH``, a ``LAYERS``-cell supernet with
+``CHANNELS`` initial channels, partial channels K = 4 for both) with each method's own epoch
+schedule from its paper's protocol: PC-DARTS 50 epochs with α and β from epoch 15 (its official
+``train_search.py``), BNAS 5 PC-DARTS warm-start epochs (α from epoch 3) then 3 repeats of the
+sampled paths, one epoch each (62 epochs; ``reference/bnas.py``), binarized. Data is tiny so the
+comparison is of the schedules' compute, not of data loading: both loops are the same code.
+
+Reported in ``extra_info``: the seconds of every search of each method, and the ratio of mean
+BNAS time to mean PC-DARTS time with its interval (:func:`qsrbench.stats.ratio_interval`). The
+claim (Chen et al., AAAI 2020, abstract: "a 40% faster search than the state-of-the-art
+PC-DARTS") reads as a time ratio of at most 0.6 (or 1/1.4 = 0.71 if "faster" means speed);
+``leaderboards/bnas.md`` shows the committed run against it. Asserted: both searches finish
+with a genotype and BNAS reduced every edge to one operation.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from qsrbench.data.cifar import ClassificationSet
+from qsrbench.nas.search import SearchBudget, search
+from qsrbench.stats import ratio_interval
+from reference.bnas import BNASStrategy, search_epochs
+from reference.pc_darts import PartialRelaxation
+
+IMAGES, BATCH, CHANNELS, LAYERS, K, ROUNDS = 64, 16, 8, 3, 4, 2
+
+
+def _data() -> ClassificationSet:
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(IMAGES) % 10
+    images = torch.randint(0, 256, (IMAGES, 3, 32, 32), generator=g, dtype=torch.uint8)
+    return ClassificationSet("synthetic", "train", "synthetic", images, labels,
+                             [str(i) for i in range(10)], "synthetic")
+
+
+def _budget(epochs: int) -> SearchBudget:
+    return SearchBudget(epochs=epochs, batch_size=BATCH, images=IMAGES, channels=CHANNELS,
+                        layers=LAYERS, lr=0.1, lr_min=0.0, arch_lr=6e-4)
+
+
+def test_bnas_vs_pc_darts_search(benchmark):
+    data = _data()
+    times: dict[str, list[float]] = {"bnas": [], "pc-darts": []}
+    finished = []
+
+    def pair():
+        for name in ("bnas", "pc-darts"):
+            if name == "bnas":
+                strategy, epochs = BNASStrategy(K, 5, 3, 3, 1), search_epochs(5, 3, 1, True)
+            else:
+                strategy, epochs = PartialRelaxation(K, warmup_epochs=15), 50
+            t0 = time.perf_counter()
+            result = search(strategy, data, _budget(epochs))
+            times[name].append(time.perf_counter() - t0)
+            if name == "bnas":
+                finished.append(strategy.finished() and result.epochs == epochs)
+
+    benchmark.pedantic(pair, rounds=ROUNDS, iterations=1)
+    ratio = ratio_interval(times["bnas"], times["pc-darts"])
+    benchmark.extra_info.update({
+        "bnas_s": times["bnas"], "pc_darts_s": times["pc-darts"], "ratio": ratio.estimate,
+        "ratio_low": ratio.low, "ratio_high": ratio.high, "level": ratio.level,
+        "threads": torch.get_num_threads(), "images": IMAGES, "batch": BATCH, "channels": CHANNELS,
+        "layers": LAYERS, "partial_k": K, "epochs": {"bnas": search_epochs(5, 3, 1, True), "pc-darts": 50}})
+    assert all(finished) and len(finished) == ROUNDS
