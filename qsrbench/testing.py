@@ -5,6 +5,8 @@ required (``--require-data`` or ``QSRBENCH_REQUIRE_DATA=1``, as CI sets) and the
 the shipped set. ``missing_weights(config, spec, data_root)`` is the one rule for a spec whose
 checkpoint is not installed: the same skip (or failure), with what is missing, where it was
 looked for and how to provide it. Both report the skip at the calling test, not here.
+``synthetic_classification(n)`` is the random 10-class 32x32 set the search-loop tests and
+benchmarks run on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,19 @@ import pytest
 from .data.root import require_data
 
 __all__ = ["NOT_SHIPPED", "SHIPPED_WEIGHTS", "data_is_required", "missing_data", "missing_weights",
-           "edited_spec"]
+           "edited_spec", "synthetic_classification"]
+
+def synthetic_classification(n: int = 64, seed: int = 0):
+    """``n`` random uint8 32x32 RGB images (fixed ``seed``) labelled ``i % 10``, as a training split."""
+    import torch
+
+    from .data.cifar import ClassificationSet
+
+    images = torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(seed),
+                           dtype=torch.uint8)
+    return ClassificationSet("synthetic", "train", "synthetic", images, torch.arange(n) % 10,
+                             [str(i) for i in range(10)], "synthetic")
+
 
 NOT_SHIPPED = frozenset({"Manga109"})
 SHIPPED_WEIGHTS = frozenset({"imdn_x2.pth", "imdn_x4.pth", "imdn_rtc_x2.pth", "rfdn_x4.pth", "pan_x2.pth",

@@ -23,21 +23,13 @@ import time
 
 import torch
 
-from qsrbench.data.cifar import ClassificationSet
 from qsrbench.nas.search import SearchBudget, search
 from qsrbench.stats import ratio_interval
+from qsrbench.testing import synthetic_classification
 from reference.bnas import BNASStrategy, search_epochs
 from reference.pc_darts import PartialRelaxation
 
 IMAGES, BATCH, CHANNELS, LAYERS, K, ROUNDS = 64, 16, 8, 3, 4, 2
-
-
-def _data() -> ClassificationSet:
-    g = torch.Generator().manual_seed(0)
-    labels = torch.arange(IMAGES) % 10
-    images = torch.randint(0, 256, (IMAGES, 3, 32, 32), generator=g, dtype=torch.uint8)
-    return ClassificationSet("synthetic", "train", "synthetic", images, labels,
-                             [str(i) for i in range(10)], "synthetic")
 
 
 def _budget(epochs: int) -> SearchBudget:
@@ -46,7 +38,7 @@ def _budget(epochs: int) -> SearchBudget:
 
 
 def test_bnas_vs_pc_darts_search(benchmark):
-    data = _data()
+    data = synthetic_classification(IMAGES)
     times: dict[str, list[float]] = {"bnas": [], "pc-darts": []}
     finished = []
 
@@ -69,4 +61,4 @@ def test_bnas_vs_pc_darts_search(benchmark):
         "ratio_low": ratio.low, "ratio_high": ratio.high, "level": ratio.level,
         "threads": torch.get_num_threads(), "images": IMAGES, "batch": BATCH, "channels": CHANNELS,
         "layers": LAYERS, "partial_k": K, "epochs": {"bnas": search_epochs(5, 3, 1, True), "pc-darts": 50}})
-    assert all(finished) and len(finished) == ROUNDS
+    assert finished and all(finished)  # one round under --benchmark-disable (tox torch214)

@@ -9,12 +9,12 @@ import math
 import pytest
 import torch
 
-from qsrbench.data.cifar import ClassificationSet
 from qsrbench.nas import PRIMITIVES
 from qsrbench.nas.binary import binarize_cells
 from qsrbench.nas.search import SearchBudget, search
 from qsrbench.nas.supernet import MixedOp, Supernet, channel_shuffle
 from qsrbench.quant.binary_layers import BinaryConv2d
+from qsrbench.testing import synthetic_classification
 from reference.bnas import BNASStrategy, OperationReducer, search_epochs
 
 ALPHA = torch.tensor([[0.4, 0.1, 0.3, 0.2], [0.1, 0.1, 0.5, 0.6]])
@@ -109,11 +109,7 @@ def test_single_path_on_partial_channels():
 
 @pytest.fixture(scope="module")
 def tiny():
-    g = torch.Generator().manual_seed(0)
-    labels = torch.arange(64) % 10
-    images = torch.randint(0, 256, (64, 3, 32, 32), generator=g, dtype=torch.uint8)
-    return ClassificationSet("synthetic", "train", "synthetic", images, labels,
-                             [str(i) for i in range(10)], "synthetic")
+    return synthetic_classification(64)
 
 
 @pytest.mark.parametrize("rule", ["likelihood", "ucb"])

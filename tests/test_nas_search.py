@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from qsrbench.data.cifar import ClassificationSet
 from qsrbench.errors import QsrbenchError
 from qsrbench.nas.genotype import Genotype
 from qsrbench.nas.search import SearchBudget, epoch_lr, search, train_and_test
+from qsrbench.testing import synthetic_classification
 from reference.darts import Relaxation
 from reference.ddpnas import DDPNASStrategy
 from reference.mdenas import MDENASStrategy
@@ -20,11 +20,7 @@ from reference.pc_darts import PartialRelaxation
 
 @pytest.fixture(scope="module")
 def tiny():
-    g = torch.Generator().manual_seed(0)
-    labels = torch.arange(64) % 10
-    images = torch.randint(0, 256, (64, 3, 32, 32), generator=g, dtype=torch.uint8)
-    return ClassificationSet("synthetic", "train", "synthetic", images, labels,
-                             [str(i) for i in range(10)], "synthetic")
+    return synthetic_classification(64)
 
 
 BUDGET = dict(batch_size=16, images=64, channels=4, layers=3)  # 32 training images: 2 steps/epoch
