@@ -58,7 +58,7 @@ from qsrbench.nas.strategy import EDGES, OPS
 from qsrbench.nas.supernet import Supernet
 from qsrbench.registry import register_method
 
-from .pc_darts import PartialRelaxation, PCDARTSFinal, PCDARTSSearch
+from .pc_darts import PartialRelaxation, PCDARTSFinal, PCDARTSSearch, partial_k_problems
 
 __all__ = ["OperationReducer", "BNASStrategy", "BNAS", "search_epochs", "pool_size"]
 
@@ -260,13 +260,10 @@ class BNAS(NASMethod):
     def check_method(cls, spec):
         m = spec.method
         need = search_epochs(m.pc_epochs, m.repeats, m.epochs_per_path, m.warm_start)
-        problems = []
+        problems = partial_k_problems(m)
         if m.search.epochs != need:
             problems.append(("method.search.epochs", f"this BNAS schedule takes {need} epochs "
                              f"(pc_epochs + epochs_per_path x repeats x sum of pool sizes); got {m.search.epochs}"))
-        if m.search.channels % m.partial_k:
-            problems.append(("method.partial_k", f"K = {m.partial_k} must divide the supernet's "
-                             f"{m.search.channels} channels"))
         if m.warm_start and m.pc_arch_from >= m.pc_epochs:
             problems.append(("method.pc_arch_from", f"epoch {m.pc_arch_from} leaves no α step in "
                              f"{m.pc_epochs} warm-start epochs"))

@@ -72,6 +72,15 @@ class PCDARTSParams(NASParams):
     warmup_epochs: int = Field(15, ge=0, description="epochs before the first architecture step")
 
 
+def partial_k_problems(m) -> list[tuple[str, str]]:
+    """The spec error when the method's ``partial_k`` does not divide ``search.channels`` (the
+    1/K channel split needs whole channels); shared by every partial-channel method."""
+    if m.search.channels % m.partial_k:
+        return [("method.partial_k", f"K = {m.partial_k} must divide the supernet's "
+                 f"{m.search.channels} channels")]
+    return []
+
+
 @register_method
 class PCDARTS(NASMethod):
     name = "pc-darts"
@@ -81,10 +90,7 @@ class PCDARTS(NASMethod):
     @classmethod
     def check_method(cls, spec):
         m = spec.method
-        problems = []
-        if m.search.channels % m.partial_k:
-            problems.append(("method.partial_k", f"K = {m.partial_k} must divide the supernet's "
-                             f"{m.search.channels} channels"))
+        problems = partial_k_problems(m)
         if m.warmup_epochs >= m.search.epochs:
             problems.append(("method.warmup_epochs", f"{m.warmup_epochs} warm-up epochs leave no "
                              f"architecture step in {m.search.epochs} epochs"))

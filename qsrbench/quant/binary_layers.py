@@ -8,7 +8,9 @@ follows each binarized conv in the NAS cells absorbs it, as in Bi-Real / BNAS). 
 clipped straight-through estimator of ``binarize`` for the weights; for binary inputs the same
 clipped estimator (``1{|x| <= 1}``, Hubara et al., NeurIPS 2016). :func:`binarize_convs` swaps
 every ``nn.Conv2d`` of a module for one (same weights), which is how the NAS operations are
-binarized; BatchNorm, pooling and identity shortcuts are left in full precision.
+binarized; BatchNorm, pooling and identity shortcuts are left in full precision. The convolution
+itself is :class:`~qsrbench.fastconv.PhaseDilatedConv2d`'s (a dilated one by polyphase
+decomposition, the same sums; an ordinary one as ``nn.Conv2d``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..fastconv import PhaseDilatedConv2d
 from .binary import binarize
 
 __all__ = ["BinaryConv2d", "binarize_convs", "sign_ste", "layer_bits"]
@@ -38,7 +41,7 @@ def sign_ste(x: torch.Tensor) -> torch.Tensor:
     return _SignSTE.apply(x)
 
 
-class BinaryConv2d(nn.Conv2d):
+class BinaryConv2d(PhaseDilatedConv2d):
     """A conv with per-output-channel binary weights (and binary inputs when ``binary_input``)."""
 
     def __init__(self, *args, binary_input: bool = False, **kwargs):
