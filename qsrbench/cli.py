@@ -164,6 +164,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
+    from .bench_board import load_benchmarks
     from .boards import build_leaderboards
     from .leaderboard import spec_index, write_leaderboards
     from .plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
@@ -177,7 +178,8 @@ def cmd_leaderboard(args) -> int:
         index = spec_index(specs)
     records = load_records(_results_dir(args.results))
     out = Path(args.out)
-    boards = build_leaderboards(records, index, plot_links(records))
+    bench_dir = _results_dir(args.results) / "benchmarks"
+    boards = build_leaderboards(records, index, plot_links(records), load_benchmarks(bench_dir))
     pngs = {name: data for g in PLOTTED_GROUPS for name, data in render_psnr_vs_bitops(records, g).items()}
     if args.check:
         stale = [n for n, text in boards.items()

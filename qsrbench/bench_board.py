@@ -1,0 +1,108 @@
+"""Side-by-side timing sections for leaderboard pages, from committed pytest-benchmark runs.
+
+A benchmark in ``suites/`` that times two things alternately in one run on one device (so the
+ratio of their times is free of machine-to-machine drift) joins a page by writing, into its
+pytest-benchmark ``extra_info``:
+
+* ``"board"``: the page (``leaderboards/<board>.md``);
+* ``"compare"``: ``{"labels": [a, b], "seconds": {a: [...], b: [...]}, "what": "..."}``, one time
+  per round and label, in seconds; ``a`` is the subject (the page's method), ``b`` the reference;
+* optionally ``"claim"``: ``{"max_ratio": r, "text": "...", "source": "..."}``, a published speed
+  claim read as "time(a) / time(b) <= r" (the text says how the paper's words were read).
+
+The committed JSON files live in ``results/benchmarks/`` (the runs stamp machine, commit and date;
+:func:`load_benchmarks`). The ratio is recomputed here from the per-round seconds
+(:func:`qsrbench.stats.ratio_interval`: ratio of means, delta-method interval on the log scale,
+Welch df), and the claim is "met" when the whole interval is at or below ``max_ratio``, "not met"
+when it is all above, otherwise "not decided" (the interval straddles it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .errors import DataError
+from .leaderboard import table
+from .stats import LEVEL, ratio_interval
+
+__all__ = ["load_benchmarks", "timing_sections", "claim_verdict"]
+
+
+def load_benchmarks(folder: Path) -> list[dict]:
+    """Every benchmark of every pytest-benchmark JSON file in ``folder`` that names a board, with
+    its file name, machine and commit attached; a malformed file is a one-line :class:`DataError`."""
+    out = []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            benches = data["benchmarks"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{path}: not a pytest-benchmark JSON file ({exc})") from None
+        for b in benches:
+            info = b.get("extra_info") or {}
+            if "board" not in info:
+                continue
+            _check_compare(path, info)
+            out.append({"file": path.name, "name": b.get("name", "?"), "info": info,
+                        "machine": data.get("machine_info", {}), "commit": data.get("commit_info", {}),
+                        "datetime": data.get("datetime", "?")})
+    return out
+
+
+def _check_compare(path: Path, info: dict) -> None:
+    cmp = info.get("compare")
+    if not isinstance(cmp, dict) or len(cmp.get("labels", [])) != 2:
+        raise DataError(f"{path}: extra_info.compare must hold two 'labels'")
+    for label in cmp["labels"]:
+        times = cmp.get("seconds", {}).get(label)
+        if not times or not all(isinstance(t, (int, float)) and t > 0 for t in times):
+            raise DataError(f"{path}: extra_info.compare.seconds.{label} must be positive seconds")
+
+
+def claim_verdict(low: float, high: float, max_ratio: float) -> str:
+    """"met", "not met" or "not decided" for the claim time ratio <= ``max_ratio``."""
+    if high <= max_ratio:
+        return "met"
+    if low > max_ratio:
+        return "not met"
+    return "not decided (the interval contains the claimed ratio)"
+
+
+def _section(b: dict) -> list[str]:
+    info, cmp = b["info"], b["info"]["compare"]
+    a, ref = cmp["labels"]
+    sa, sb = cmp["seconds"][a], cmp["seconds"][ref]
+    r = ratio_interval(sa, sb)
+    interval = "— (one round)" if math.isinf(r.low) else f"[{r.low:.3f}, {r.high:.3f}]"
+    cpu = b["machine"].get("cpu", {}).get("brand_raw", "?")
+    commit = str(b["commit"].get("id", "?"))[:7]
+    rows = [[str(i + 1), f"{x:.2f}", f"{y:.2f}"] for i, (x, y) in enumerate(zip(sa, sb))]
+    lines = [f"### {a} against {ref}: `{b['name']}`", "",
+             f"{cmp.get('what', '')}".strip(), "",
+             f"Run: `results/benchmarks/{b['file']}`, {cpu}, {info.get('threads', '?')} threads, "
+             f"commit {commit}, {b['datetime'][:16]}.", "",
+             table(rows, ["Round", f"{a} (s)", f"{ref} (s)"]), "",
+             f"Time ratio {a} / {ref}: **{r.estimate:.3f}** {interval} ({LEVEL:.0%} interval over "
+             f"{len(sa)} rounds).", ""]
+    claim = info.get("claim")
+    if claim:
+        verdict = (claim_verdict(r.low, r.high, claim["max_ratio"]) if not math.isinf(r.low)
+                   else "not decided (one round: no interval)")
+        lines += [f"Claim: {claim['text']} (read as a time ratio ≤ {claim['max_ratio']:g}; "
+                  f"{claim['source']}): **{verdict}**.", ""]
+    return lines
+
+
+def timing_sections(benchmarks: list[dict], board: str) -> list[str]:
+    """The markdown of every benchmark of ``board`` (empty when there is none)."""
+    mine = [b for b in benchmarks if b["info"]["board"] == board]
+    if not mine:
+        return []
+    lines = ["## Timed side by side (one run, one device)", "",
+             "Both are timed alternately in every round of one benchmark run, so the ratio is free of "
+             "drift between machines or sittings; these are benchmarks, not timed assertions.", ""]
+    for b in mine:
+        lines += _section(b)
+    return lines

@@ -1,0 +1,72 @@
+"""int8 convolution on integer arithmetic: im2col + ``torch._int_mm`` (int8 x int8 → int32).
+
+Activations are asymmetric 8-bit codes ``q_x`` in [0, 255] with zero point ``z_x``; weights are
+symmetric int8 codes (zero point 0). ``torch._int_mm`` multiplies int8 matrices, so the codes are
+shifted into int8 as ``q_x - 128`` and the shift is undone per output channel:
+
+    Σ (q_x - z_x) · q_w = Σ (q_x - 128) · q_w + (128 - z_x) · Σ q_w
+
+where both sums run over all K = cin/groups · kh · kw taps. Zero padding of the real input is
+padding of the codes with ``z_x`` (so that ``q_x - z_x = 0`` there), done before im2col, which
+makes every tap of every output count in the correction term. The accumulator is int32; it
+cannot overflow for ``K · 255 · 127 < 2^31``, i.e. K < 66,000 (checked). Groups run as one matrix
+product each. The result is bit-identical to :func:`qsrbench.kernels.reference.int_conv2d`
+(tested); it is the integer kernel the integer models use on a CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["int8_conv2d", "INT32_MAX"]
+
+INT32_MAX = 2 ** 31 - 1
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def int8_conv2d(q_x: torch.Tensor, z_x: int, q_w: torch.Tensor, stride=1, padding=0, dilation=1,
+                groups: int = 1) -> torch.Tensor:
+    """int32 accumulator ``Σ (q_x - z_x) · q_w`` of shape (N, cout, H', W'); ``q_x``: uint8 (or
+    any integer dtype holding 0..255) codes (N, cin, H, W); ``q_w``: int8 codes (cout, cin/groups,
+    kh, kw)."""
+    n, cin, h, w = q_x.shape
+    cout, cg, kh, kw = q_w.shape
+    if not 0 <= int(z_x) <= 255:
+        raise ValueError(f"activation zero point must be in [0, 255], got {z_x}")
+    k = cg * kh * kw
+    if k * 255 * 127 > INT32_MAX:
+        raise ValueError(f"reduction length {k} can overflow the int32 accumulator")
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    x = q_x.to(torch.int16) - 128
+    if ph or pw:
+        x = F.pad(x, (pw, pw, ph, ph), value=int(z_x) - 128)
+    hp, wp = x.shape[-2:]
+    ho, wo = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    # im2col on int8 by strided views: (N, cin, kh, kw, ho, wo)
+    x8 = x.to(torch.int8)
+    cols = x8.as_strided((n, cin, kh, kw, ho, wo),
+                         (x8.stride(0), x8.stride(1), dh * x8.stride(2), dw * x8.stride(3),
+                          sh * x8.stride(2), sw * x8.stride(3)))
+    w8 = q_w.to(torch.int8)
+    per_group = cout // groups
+    outs = []
+    for g in range(groups):
+        a = cols[:, g * cg:(g + 1) * cg].permute(0, 4, 5, 1, 2, 3).reshape(n * ho * wo, k)
+        b = w8[g * per_group:(g + 1) * per_group].reshape(per_group, k).t()
+        outs.append(_int_mm(a.contiguous(), b.contiguous()))
+    acc = torch.cat(outs, dim=1) if groups > 1 else outs[0]
+    correction = (128 - int(z_x)) * w8.to(torch.int32).reshape(cout, k).sum(1, dtype=torch.int32)
+    acc = acc + correction
+    return acc.reshape(n, ho, wo, cout).permute(0, 3, 1, 2)
+
+
+def _int_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """int8 (m, k) @ int8 (k, n) → int32, padding m to the op's minimum of 17 rows if needed."""
+    m = a.shape[0]
+    if m <= 16:
+        a = torch.cat([a, a.new_zeros(17 - m, a.shape[1])])
+    return torch._int_mm(a, b)[:m]

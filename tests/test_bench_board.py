@@ -1,0 +1,91 @@
+"""Side-by-side timing sections (qsrbench.bench_board) and the method page they make.
+
+Hand values: subject 2 s and 4 s, reference 10 s and 10.5 s → ratio of means 3 / 10.25 = 0.293;
+log-scale standard error sqrt((2/(2·9)) + (0.125/(2·105.0625))) = 0.3342 (variances 2 and
+0.125 over n · mean²), Welch df = 1.0107, t(0.975, df) = 12.39 → 0.293 · exp(∓12.39 · 0.3342) =
+[0.005, 18.416], which contains 0.6: the claim is not decided. A second run with four tight rounds decides it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qsrbench.bench_board import claim_verdict, load_benchmarks, timing_sections
+from qsrbench.boards import build_leaderboards
+from qsrbench.errors import DataError
+
+from .test_nas_method import rec
+
+
+def _write(folder, name, subject_s, reference_s, board="bnas", claim=True):
+    info = {"board": board, "threads": 2,
+            "compare": {"labels": ["bnas", "pc-darts"], "what": "Whole searches, same budget.",
+                        "seconds": {"bnas": subject_s, "pc-darts": reference_s}}}
+    if claim:
+        info["claim"] = {"max_ratio": 0.6, "text": "40 % faster", "source": "the abstract"}
+    data = {"machine_info": {"cpu": {"brand_raw": "Test CPU"}}, "commit_info": {"id": "abcdef123"},
+            "datetime": "2026-12-03T00:00:00", "benchmarks": [{"name": "test_speed", "extra_info": info},
+                                                             {"name": "unrelated", "extra_info": {}}]}
+    (folder / name).write_text(json.dumps(data))
+
+
+def test_claim_verdicts_by_hand():
+    assert claim_verdict(0.2, 0.6, 0.6) == "met"
+    assert claim_verdict(0.61, 0.9, 0.6) == "not met"
+    assert claim_verdict(0.5, 0.7, 0.6).startswith("not decided")
+
+
+def test_sections_recompute_the_ratio_and_judge_the_claim(tmp_path):
+    _write(tmp_path, "a.json", [2.0, 4.0], [10.0, 10.5])
+    benches = load_benchmarks(tmp_path)
+    assert len(benches) == 1 and benches[0]["file"] == "a.json"  # the benchmark without a board is left out
+    text = "\n".join(timing_sections(benches, "bnas"))
+    assert "**0.293** [0.005, 18.416] (95% interval over 2 rounds)" in text
+    assert "| 1       | 2.00       | 10.00          |" in text and "| 2       | 4.00       | 10.50          |" in text
+    assert "**not decided" in text and "Test CPU, 2 threads, commit abcdef1" in text
+    assert timing_sections(benches, "other") == []
+
+    _write(tmp_path, "a.json", [3.0, 3.1, 2.9, 3.0], [10.0, 10.2, 9.8, 10.0])
+    assert "**met**" in "\n".join(timing_sections(load_benchmarks(tmp_path), "bnas"))
+    _write(tmp_path, "a.json", [8.0, 8.1, 7.9, 8.0], [10.0, 10.2, 9.8, 10.0])
+    assert "**not met**" in "\n".join(timing_sections(load_benchmarks(tmp_path), "bnas"))
+
+
+def test_method_page_has_the_timing_rows_twins_and_claims(tmp_path):
+    _write(tmp_path, "a.json", [3.0, 3.1, 2.9, 3.0], [10.0, 10.2, 9.8, 10.0])
+    records = [rec("darts", 90.0, 100.0), rec("bnas", 80.0, 30.0, seed=0), rec("bnas", 82.0, 34.0, seed=1)]
+    records[1] = records[1].model_copy(update={"extra": {**records[1].extra, "fp_twin": {"top1": 85.0}}})
+    index = {("bnas-full", 1): {"leaderboard": "nas_cifar10", "method": "bnas", "claims": {"CIFAR-10": [
+        {"kind": "published", "metrics": {"error": 3.47}, "source": "AAAI 2020", "table": "abstract",
+         "read_from": "the proceedings text"}]}}}
+    boards = build_leaderboards(records, index, benchmarks=load_benchmarks(tmp_path))
+    page = boards["bnas.md"]
+    assert page.startswith("# bnas leaderboard")
+    assert "## Timed side by side" in page and "**met**" in page
+    runs = page.split("## Recorded runs")[1].split("\n## ")[0]
+    rows = [line for line in runs.splitlines() if line.startswith("| bnas")]
+    assert len(rows) == 1 and "| 81.00 ± 1.41 " in rows[0] and "| 0.320 " in rows[0]  # 32 s / DARTS's 100 s
+    assert "full-precision twins" in page and "| 3.47 " in page and "AAAI 2020" in page
+    assert "darts-small" not in runs
+    assert "bnas-small" in boards["nas_cifar10.md"]  # the group's page keeps every row
+
+
+def test_timing_joins_an_existing_group_page(tmp_path):
+    _write(tmp_path, "a.json", [3.0, 3.1], [10.0, 10.2], board="nas_cifar10", claim=False)
+    page = build_leaderboards([rec("darts", 90.0, 100.0)], benchmarks=load_benchmarks(tmp_path))["nas_cifar10.md"]
+    assert "## Timed side by side" in page and "Claim:" not in page
+
+
+@pytest.mark.parametrize("content,what", [
+    ("{not json", "not a pytest-benchmark JSON file"),
+    (json.dumps({"benchmarks": [{"extra_info": {"board": "b", "compare": {"labels": ["a"]}}}]}), "two 'labels'"),
+    (json.dumps({"benchmarks": [{"extra_info": {"board": "b", "compare": {
+        "labels": ["a", "b"], "seconds": {"a": [1.0], "b": [0.0]}}}}]}), "seconds.b must be positive"),
+])
+def test_malformed_benchmark_files_are_one_line_errors(tmp_path, content, what):
+    (tmp_path / "bad.json").write_text(content)
+    with pytest.raises(DataError) as exc:
+        load_benchmarks(tmp_path)
+    assert what in str(exc.value) and "bad.json" in str(exc.value) and "\n" not in str(exc.value)
