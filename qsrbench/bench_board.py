@@ -8,7 +8,11 @@ pytest-benchmark ``extra_info``:
 * ``"compare"``: ``{"labels": [a, b], "seconds": {a: [...], b: [...]}, "what": "..."}``, one time
   per round and label, in seconds; ``a`` is the subject (the page's method), ``b`` the reference;
 * optionally ``"claim"``: ``{"max_ratio": r, "text": "...", "source": "..."}``, a published speed
-  claim read as "time(a) / time(b) <= r" (the text says how the paper's words were read).
+  claim read as "time(a) / time(b) <= r" (the text says how the paper's words were read);
+* optionally ``"goal"``: the same fields for a goal this project set itself (an issue), judged
+  the same way but never shown as a claim;
+* optionally ``"notes"``: a list of sentences printed under the section (e.g. the achieved
+  fraction of the machine's peak and how the peak was derived).
 
 The committed JSON files live in ``results/benchmarks/`` (the runs stamp machine, commit and date;
 :func:`load_benchmarks`). The ratio is recomputed here from the per-round seconds
@@ -78,20 +82,24 @@ def _section(b: dict) -> list[str]:
     interval = "— (one round)" if math.isinf(r.low) else f"[{r.low:.3f}, {r.high:.3f}]"
     cpu = b["machine"].get("cpu", {}).get("brand_raw", "?")
     commit = str(b["commit"].get("id", "?"))[:7]
-    rows = [[str(i + 1), f"{x:.2f}", f"{y:.2f}"] for i, (x, y) in enumerate(zip(sa, sb))]
+    unit, k = ("ms", 1e3) if max(sa + sb) < 1 else ("s", 1.0)
+    rows = [[str(i + 1), f"{x * k:.2f}", f"{y * k:.2f}"] for i, (x, y) in enumerate(zip(sa, sb))]
     lines = [f"### {a} against {ref}: `{b['name']}`", "",
              f"{cmp.get('what', '')}".strip(), "",
              f"Run: `results/benchmarks/{b['file']}`, {cpu}, {info.get('threads', '?')} threads, "
              f"commit {commit}, {b['datetime'][:16]}.", "",
-             table(rows, ["Round", f"{a} (s)", f"{ref} (s)"]), "",
+             table(rows, ["Round", f"{a} ({unit})", f"{ref} ({unit})"]), "",
              f"Time ratio {a} / {ref}: **{r.estimate:.3f}** {interval} ({LEVEL:.0%} interval over "
              f"{len(sa)} rounds).", ""]
-    claim = info.get("claim")
-    if claim:
-        verdict = (claim_verdict(r.low, r.high, claim["max_ratio"]) if not math.isinf(r.low)
-                   else "not decided (one round: no interval)")
-        lines += [f"Claim: {claim['text']} (read as a time ratio ≤ {claim['max_ratio']:g}; "
-                  f"{claim['source']}): **{verdict}**.", ""]
+    for key, label in (("claim", "Claim"), ("goal", "Goal")):
+        target = info.get(key)
+        if target:
+            verdict = (claim_verdict(r.low, r.high, target["max_ratio"]) if not math.isinf(r.low)
+                       else "not decided (one round: no interval)")
+            lines += [f"{label}: {target['text']} (read as a time ratio ≤ {target['max_ratio']:g}; "
+                      f"{target['source']}): **{verdict}**.", ""]
+    notes = info.get("notes") or []
+    lines += [f"- {n}" for n in notes] + ([""] if notes else [])
     return lines
 
 

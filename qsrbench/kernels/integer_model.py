@@ -1,0 +1,104 @@
+"""Run a calibrated fake-quant model's quantized convolutions on integers.
+
+:func:`integerize` replaces every :class:`~qsrbench.quant.convert.QuantLayer` whose weight and
+input quantizers are uniform (:class:`~qsrbench.quant.modules.UniformQuantizer`: symmetric
+weights at <= 8 bits, per output channel or per tensor; a calibrated per-tensor input quantizer
+at <= 8 bits) by an :class:`IntegerConv2d`: the input becomes the quantizer's own codes
+(:func:`qsrbench.quant.uniform.to_int`, so exactly the fake-quant model's), the convolution runs
+on :func:`~qsrbench.kernels.int8_conv.int8_conv2d` (int8 x int8 → int32), and the output is
+``acc · s_x · s_w[c] + bias`` in float32. Everything between the quantized convolutions (the
+declared FP layers, activations, additions, attention products, pixel shuffle) stays as the
+model has it. Codes narrower than 8 bits run on the same int8 kernel (their values fit).
+
+Versus the fake-quant model, the only difference is where float32 rounding happens: the fake
+model convolves dequantized values in float32 (rounding every partial sum), the integer layer
+sums exactly and rounds once when scaling. So outputs agree to float32 precision per layer, and
+after later quantizers to within one quantization step where a value sat on a rounding boundary
+(tested per layer bit-exactly against :mod:`.reference`, per model within one step).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import QsrbenchError
+from ..quant.convert import QuantLayer
+from ..quant.modules import UniformQuantizer
+from ..quant.uniform import QParams, qparams_from_range, to_int
+from .int8_conv import int8_conv2d
+
+__all__ = ["IntegerConv2d", "integerize", "integer_layers"]
+
+
+def _weight_codes(q: UniformQuantizer, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    lo, hi = q._range(w.detach(), q.axis)
+    qp = qparams_from_range(lo, hi, q.bits, symmetric=True, axis=q.axis)
+    scale = qp.scale.reshape(-1) if q.axis is not None else qp.scale.expand(w.shape[0])
+    return to_int(w.detach(), qp).to(torch.int8), scale.to(torch.float64)
+
+
+def _supported(ql: QuantLayer) -> str | None:
+    """Why ``ql`` cannot run on the int8 kernel, or None."""
+    wq, aq, layer = ql.weight_q, ql.input_q, ql.layer
+    if not isinstance(layer, nn.Conv2d):
+        return "not a Conv2d"
+    if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+        return "padding other than explicit zeros"
+    if not (isinstance(wq, UniformQuantizer) and wq.symmetric and wq.bits <= 8 and wq.axis in (None, 0)):
+        return "weights not uniform symmetric <= 8 bits"
+    if not (isinstance(aq, UniformQuantizer) and aq.qparams is not None and aq.axis is None and aq.bits <= 8):
+        return "input not a calibrated per-tensor uniform quantizer <= 8 bits"
+    if aq.symmetric:
+        return "symmetric activation codes (signed) are not handled by the uint8 path"
+    return None
+
+
+class IntegerConv2d(nn.Module):
+    """A :class:`QuantLayer` conv executed on integers (see the module docstring)."""
+
+    def __init__(self, ql: QuantLayer):
+        super().__init__()
+        why = _supported(ql)
+        if why:
+            raise QsrbenchError(f"cannot run this layer on integers: {why}")
+        conv, aq = ql.layer, ql.input_q
+        self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
+        codes, w_scale = _weight_codes(ql.weight_q, conv.weight)
+        self.register_buffer("weight_codes", codes)
+        self.register_buffer("weight_scale", w_scale)
+        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
+        self.input_qparams: QParams = aq.qparams
+        self.input_scale = float(aq.qparams.scale)
+        self.input_zero = int(aq.qparams.zero_point)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = to_int(x, self.input_qparams).to(torch.uint8)
+        acc = int8_conv2d(q, self.input_zero, self.weight_codes, self.stride, self.padding,
+                          self.dilation, self.groups)
+        scale = (self.input_scale * self.weight_scale).to(torch.float32).reshape(1, -1, 1, 1)
+        y = acc.to(torch.float32) * scale
+        return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
+
+
+def integer_layers(model: nn.Module) -> dict[str, str | None]:
+    """``{QuantLayer name: None if it can run on integers, else why not}``."""
+    return {n: _supported(m) for n, m in model.named_modules() if isinstance(m, QuantLayer)}
+
+
+def integerize(model: nn.Module, strict: bool = False) -> nn.Module:
+    """``model`` (a calibrated fake-quant model) with every supported :class:`QuantLayer`
+    replaced in place by an :class:`IntegerConv2d`; unsupported ones stay fake-quant (an error
+    naming them when ``strict``). Returns ``model``."""
+    plan = integer_layers(model)
+    bad = {n: why for n, why in plan.items() if why}
+    if strict and bad:
+        raise QsrbenchError("layers that cannot run on integers: "
+                            + "; ".join(f"{n} ({why})" for n, why in sorted(bad.items())))
+    for name, why in plan.items():
+        if why:
+            continue
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, IntegerConv2d(parent.get_submodule(child)))
+    return model

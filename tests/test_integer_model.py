@@ -1,0 +1,80 @@
+"""Integer execution of calibrated fake-quant models (qsrbench.kernels.integer_model).
+
+Oracles: the exact real value of the integer layer (float64 convolution of the dequantized codes,
+exact here, see qsrbench.kernels.reference) and the fake-quant model the integer one came from.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from qsrbench.errors import QsrbenchError
+from qsrbench.kernels.integer_model import IntegerConv2d, integer_layers, integerize
+from qsrbench.models import create_model
+from qsrbench.quant.config import QuantConfig, TensorQuant
+from qsrbench.quant.convert import QuantLayer, quantize_model
+from qsrbench.quant.modules import calibrate, make_quantizer
+from qsrbench.quant.uniform import from_int, to_int
+
+
+def _ptq(model, bits=8, shape=(2, 3, 24, 24), **cfg):
+    config = QuantConfig(weight=TensorQuant(bits=bits, granularity="per-channel"),
+                         activation=TensorQuant(bits=bits, symmetric=False), **cfg)
+    qmodel, _ = quantize_model(model, config, make_quantizer, input_shape=shape)
+    g = torch.Generator().manual_seed(0)
+    calibrate(qmodel, [torch.rand(shape, generator=g)])
+    return qmodel.eval()
+
+
+def test_one_layer_equals_its_exact_integer_value():
+    torch.manual_seed(0)
+    net = _ptq(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 5, 3, padding=1, groups=1)),
+               keep_fp=[])
+    ql = net[2]
+    layer = IntegerConv2d(ql)
+    x = torch.relu(torch.randn(2, 8, 9, 7))
+    got = layer(x)
+    qp = ql.input_q.qparams
+    real_x = from_int(to_int(x, qp), qp).double()
+    wq = ql.weight_q
+    with torch.no_grad():
+        real_w = wq(ql.layer.weight).double()  # the fake-quant weight: codes · per-channel scale
+        exact = nn.functional.conv2d(real_x, real_w, ql.layer.bias.double(), padding=1)
+    assert torch.allclose(got.double(), exact, rtol=1e-6, atol=1e-6 * float(exact.abs().max()))
+    with torch.no_grad():
+        fake = ql(x)
+    assert torch.allclose(got, fake, rtol=1e-5, atol=1e-5 * float(fake.abs().max()))
+    assert layer.weight_codes.dtype == torch.int8 and int(layer.weight_codes.abs().max()) <= 127
+
+
+@pytest.mark.parametrize("name,bits", [("imdn", 8), ("carn-m", 8), ("imdn", 4)])
+def test_whole_model_within_one_output_step_of_fake_quant(name, bits):
+    torch.manual_seed(1)
+    fake = _ptq(create_model(name, 4), bits=bits)
+    ints = integerize(copy.deepcopy(fake))
+    plan = integer_layers(fake)
+    converted = [m for m in ints.modules() if isinstance(m, IntegerConv2d)]
+    assert converted and len(converted) == sum(why is None for why in plan.values())
+    x = torch.rand(1, 3, 20, 18, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        a, b = fake(x), ints(x)
+    # outputs are images in [0, 1]: one 8-bit output step is 1/255
+    diff = (a - b).abs()
+    assert float(diff.max()) <= 1 / 255, f"{name} W{bits}A{bits}: max |Δ| {float(diff.max()):.2e}"
+    assert float(diff.mean()) < 1e-3
+
+
+def test_unsupported_layers_stay_fake_or_are_named():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 3, 3, padding=1))
+    fake = _ptq(net, keep_fp=[])
+    fake[1].input_q.symmetric = True  # pretend: a signed activation quantizer (not the uint8 path)
+    assert integer_layers(fake) == {"0": None, "1": "symmetric activation codes (signed) are not handled by the uint8 path"}
+    mixed = integerize(copy.deepcopy(fake))
+    assert isinstance(mixed[0], IntegerConv2d) and isinstance(mixed[1], QuantLayer)
+    with pytest.raises(QsrbenchError, match=r"layers that cannot run on integers: 1 \(symmetric"):
+        integerize(copy.deepcopy(fake), strict=True)
