@@ -38,7 +38,7 @@ __all__ = ["kernel_unavailable", "load_kernel", "pack_signs", "pack_weight_signs
            "XnorConv2d", "has_avx512", "measured_clock_ghz"]
 
 SOURCE = Path(__file__).with_name("csrc") / "xnor_conv.cpp"
-FLAGS = ["-O3", "-fopenmp", "-ffp-contract=off", "-std=c++17"]
+FLAGS = ["-O3", "-fopenmp", "-ffp-contract=off"]
 
 
 def kernel_unavailable() -> str | None:
@@ -73,9 +73,9 @@ def has_avx512() -> bool:
 
 
 def measured_clock_ghz(adds: int = 200_000_000) -> float:
-    """This core's clock while busy (GHz), from the time of a chain of ``adds`` dependent integer
-    adds (one cycle each): the clock a peak-throughput figure should use (it includes boost, which
-    the nominal ``cpu MHz`` does not)."""
+    """This core's clock while busy (GHz), from the thread CPU time of a chain of ``adds``
+    dependent integer adds (one cycle each; time descheduled does not count): the clock a
+    peak-throughput figure should use (it includes boost, which the nominal ``cpu MHz`` does not)."""
     return float(load_kernel().dependent_add_hz(int(adds))) / 1e9
 
 

@@ -20,8 +20,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <vector>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -35,11 +35,24 @@ struct Geometry {
   int64_t n, h, w, words, cin, cout, kh, kw, stride, pad, ho, wo;
 };
 
-inline int64_t valid_taps(const Geometry& g, int64_t oy, int64_t ox) {
-  int64_t rows = 0, cols = 0;
-  for (int64_t k = 0; k < g.kh; ++k) rows += (oy * g.stride - g.pad + k >= 0 && oy * g.stride - g.pad + k < g.h);
-  for (int64_t k = 0; k < g.kw; ++k) cols += (ox * g.stride - g.pad + k >= 0 && ox * g.stride - g.pad + k < g.w);
-  return rows * cols;
+constexpr int64_t kMaxTaps = 64;  // kh * kw of the largest kernel accepted
+
+// The taps of output pixel (n, oy, ox) that fall inside the image: each one's input words and its
+// weight words (output channel 0). Returns how many (the rest are zero padding, contributing 0).
+inline int64_t inside_taps(const Geometry& g, const uint64_t* in, const uint64_t* wt, int64_t n, int64_t oy,
+                           int64_t ox, const uint64_t** a, const uint64_t** w) {
+  int64_t t = 0;
+  for (int64_t ky = 0; ky < g.kh; ++ky) {
+    const int64_t iy = oy * g.stride - g.pad + ky;
+    if (iy < 0 || iy >= g.h) continue;
+    for (int64_t kx = 0; kx < g.kw; ++kx) {
+      const int64_t ix = ox * g.stride - g.pad + kx;
+      if (ix < 0 || ix >= g.w) continue;
+      a[t] = in + ((n * g.h + iy) * g.w + ix) * g.words;
+      w[t++] = wt + (ky * g.kw + kx) * g.words * g.cout;
+    }
+  }
+  return t;
 }
 
 // ---------------------------------------------------------------- sign packing
@@ -121,20 +134,14 @@ torch::Tensor pack_signs(torch::Tensor x, int64_t path) {
 void pixel_portable(const Geometry& g, const uint64_t* in, const uint64_t* wt, const float* scale,
                     const float* bias, int64_t n, int64_t oy, int64_t ox, int64_t o0, int64_t o1,
                     int64_t* pop, float* out) {
+  const uint64_t* a[kMaxTaps];
+  const uint64_t* wk[kMaxTaps];
+  const int64_t taps = inside_taps(g, in, wt, n, oy, ox, a, wk);
   std::fill(pop + o0, pop + o1, 0);
-  for (int64_t ky = 0; ky < g.kh; ++ky) {
-    const int64_t iy = oy * g.stride - g.pad + ky;
-    if (iy < 0 || iy >= g.h) continue;
-    for (int64_t kx = 0; kx < g.kw; ++kx) {
-      const int64_t ix = ox * g.stride - g.pad + kx;
-      if (ix < 0 || ix >= g.w) continue;
-      const uint64_t* a = in + ((n * g.h + iy) * g.w + ix) * g.words;
-      const uint64_t* wk = wt + (ky * g.kw + kx) * g.words * g.cout;
-      for (int64_t d = 0; d < g.words; ++d)
-        for (int64_t o = o0; o < o1; ++o) pop[o] += __builtin_popcountll(a[d] ^ wk[d * g.cout + o]);
-    }
-  }
-  const int64_t base = valid_taps(g, oy, ox) * g.cin;
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t d = 0; d < g.words; ++d)
+      for (int64_t o = o0; o < o1; ++o) pop[o] += __builtin_popcountll(a[t][d] ^ wk[t][d * g.cout + o]);
+  const int64_t base = taps * g.cin;
   for (int64_t o = o0; o < o1; ++o) out[o] = float(base - 2 * pop[o]) * scale[o] + bias[o];
 }
 
@@ -145,28 +152,23 @@ template <int B>
 __attribute__((target("avx512f,avx512vl,avx512vpopcntdq"), always_inline)) inline
 void pixel_avx512(const Geometry& g, const uint64_t* in, const uint64_t* wt, const float* scale,
                   const float* bias, int64_t n, int64_t oy, int64_t ox, int64_t o0, float* out) {
+  const uint64_t* a[kMaxTaps];
+  const uint64_t* wk[kMaxTaps];
+  const int64_t taps = inside_taps(g, in, wt, n, oy, ox, a, wk);
   __m512i acc[B];
   for (int j = 0; j < B; ++j) acc[j] = _mm512_setzero_si512();
-  for (int64_t ky = 0; ky < g.kh; ++ky) {
-    const int64_t iy = oy * g.stride - g.pad + ky;
-    if (iy < 0 || iy >= g.h) continue;
-    for (int64_t kx = 0; kx < g.kw; ++kx) {
-      const int64_t ix = ox * g.stride - g.pad + kx;
-      if (ix < 0 || ix >= g.w) continue;
-      const uint64_t* a = in + ((n * g.h + iy) * g.w + ix) * g.words;
-      const uint64_t* wk = wt + (ky * g.kw + kx) * g.words * g.cout + o0;
-      for (int64_t d = 0; d < g.words; ++d) {
-        const __m512i av = _mm512_set1_epi64(static_cast<long long>(a[d]));
-        const uint64_t* wd = wk + d * g.cout;
+  for (int64_t t = 0; t < taps; ++t) {
+    for (int64_t d = 0; d < g.words; ++d) {
+      const __m512i av = _mm512_set1_epi64(static_cast<long long>(a[t][d]));
+      const uint64_t* wd = wk[t] + d * g.cout + o0;
 #pragma GCC unroll 8
-        for (int j = 0; j < B; ++j) {
-          const __m512i wv = _mm512_loadu_si512(reinterpret_cast<const void*>(wd + 8 * j));
-          acc[j] = _mm512_add_epi64(acc[j], _mm512_popcnt_epi64(_mm512_xor_si512(av, wv)));
-        }
+      for (int j = 0; j < B; ++j) {
+        const __m512i wv = _mm512_loadu_si512(reinterpret_cast<const void*>(wd + 8 * j));
+        acc[j] = _mm512_add_epi64(acc[j], _mm512_popcnt_epi64(_mm512_xor_si512(av, wv)));
       }
     }
   }
-  const __m256i base = _mm256_set1_epi32(static_cast<int>(valid_taps(g, oy, ox) * g.cin));
+  const __m256i base = _mm256_set1_epi32(static_cast<int>(taps * g.cin));
 #pragma GCC unroll 8
   for (int j = 0; j < B; ++j) {
     const __m256i pop = _mm512_cvtepi64_epi32(acc[j]);
@@ -208,6 +210,7 @@ torch::Tensor xnor_conv2d(torch::Tensor x_bits, torch::Tensor w_bits, int64_t ci
   TORCH_CHECK(x_bits.scalar_type() == torch::kInt64 && w_bits.scalar_type() == torch::kInt64,
               "xnor_conv2d: int64 words expected");
   TORCH_CHECK(x_bits.size(3) == w_bits.size(2), "xnor_conv2d: input and weight word counts differ");
+  TORCH_CHECK(w_bits.size(0) * w_bits.size(1) <= kMaxTaps, "xnor_conv2d: kernels up to 8x8 taps");
   TORCH_CHECK(stride >= 1 && pad >= 0, "xnor_conv2d: stride >= 1 and padding >= 0 expected");
   TORCH_CHECK(cin > 64 * (x_bits.size(3) - 1) && cin <= 64 * x_bits.size(3), "xnor_conv2d: cin does not fit the words");
   TORCH_CHECK(cin * w_bits.size(0) * w_bits.size(1) < (int64_t(1) << 30), "xnor_conv2d: reduction too long for int32");
@@ -243,12 +246,19 @@ torch::Tensor xnor_conv2d(torch::Tensor x_bits, torch::Tensor w_bits, int64_t ci
   return out;
 }
 
-// Clock estimate for peak figures: seconds of a chain of dependent integer adds, one cycle each on
-// every x86 core of the last decade (10 adds per loop trip; the loop's own compare and branch run
-// beside the chain). Returns the adds per second, i.e. the core clock in Hz while it ran.
+// Clock estimate for peak figures: the thread's CPU seconds (CLOCK_THREAD_CPUTIME_ID, so time
+// spent descheduled on a busy machine does not count) of a chain of dependent integer adds, one
+// cycle each on every x86 core of the last decade (10 adds per loop trip; the loop's own compare
+// and branch run beside the chain). Returns adds per second, i.e. the core clock in Hz.
+double thread_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
 double dependent_add_hz(int64_t adds) {
   uint64_t x = 0;
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = thread_seconds();
   for (int64_t i = 0; i < adds / 10; ++i) {
 #if defined(__GNUC__) && defined(QSR_X86)
     asm volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
@@ -257,7 +267,7 @@ double dependent_add_hz(int64_t adds) {
     x += 10;
 #endif
   }
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double s = thread_seconds() - t0;
   TORCH_CHECK(x == uint64_t(adds / 10 * 10), "dependent_add_hz: chain miscounted");
   return double(adds / 10 * 10) / s;
 }
