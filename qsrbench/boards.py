@@ -1,5 +1,6 @@
 """Build every leaderboard page from the store: SR groups by :mod:`qsrbench.sr_board` (with the
-training section of :mod:`qsrbench.train_board`), NAS groups by :mod:`qsrbench.nas_board`,
+training section of :mod:`qsrbench.train_board` and the integer-execution section of
+:mod:`qsrbench.integer_board`), NAS groups by :mod:`qsrbench.nas_board`,
 performance-estimation groups by :mod:`qsrbench.estimate_board`, on the shared pieces of
 :mod:`qsrbench.leaderboard`."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from .bench_board import timing_sections
 from .estimate_board import estimate_board, is_estimate_group
+from .integer_board import integer_section
 from .leaderboard import current_groups
 from .nas_board import is_nas_group, method_page, nas_board
 from .sr_board import fp_reference, sr_board
@@ -38,7 +40,7 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
             out[f"{g}.md"] = nas_board(g, rs, records, specs_index)
         else:
             out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g),
-                                      training_section(rs, ptq, fp))
+                                      training_section(rs, ptq, fp) + integer_section(rs))
     for board in sorted({b["info"]["board"] for b in benchmarks or []}):
         timing = timing_sections(benchmarks, board)
         if board in groups:

@@ -26,6 +26,7 @@ DATASET_ORDER = ["skimage-demo", "Set5", "Set14", "B100", "Urban100", "Manga109"
 TITLES = {"sr": "Super-resolution", "demo": "Embedded demo (scikit-image images)",
           "fp": "Full-precision models (shipped checkpoints)", "ptq": "Post-training quantization",
           "qat_sr": "Quantization-aware training of SR models",
+          "latency": "Low-bit execution (integer models and kernel latency)",
           "qat_smoke": "Quantization-aware training, smoke tier (CI: a few iterations; not a result)"}
 
 

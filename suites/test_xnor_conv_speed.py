@@ -9,8 +9,8 @@
 * ``fp32``: ``torch.nn.functional.conv2d`` in float32 on the same input (NCHW, oneDNN).
 
 Each round times ``CALLS`` calls of each after a warm-up and records the mean seconds per call;
-glibc is asked to keep freed memory (see ``_keep_freed_memory``) so that neither side pays page
-faults for its fresh output buffer.
+glibc is asked to keep freed memory (:func:`qsrbench.kernels.cpu_timing.keep_freed_memory`) so
+that neither side pays page faults for its fresh output buffer.
 Goal (issue 16): the 1-bit layer at least 8x faster, i.e. a time ratio <= 0.125. The notes give
 each kernel's achieved rate against this CPU's peak (threads x measured clock x the core's
 vector throughput), with the assumptions the peak rests on.
@@ -19,8 +19,6 @@ Asserted (not timed): the 1-bit output equals its exact integer accumulator scal
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import time
 
@@ -31,6 +29,7 @@ import torch.nn.functional as F
 from qsrbench.kernels.xnor_cpu import (XnorConv2d, has_avx512, kernel_unavailable, measured_clock_ghz, pack_signs,
                                        xnor_conv2d)
 from qsrbench.quant.binary_layers import BinaryConv2d
+from qsrbench.kernels.cpu_timing import keep_freed_memory
 
 SHAPE, COUT, CALLS, ROUNDS = (1, 64, 180, 320), 64, 10, 12
 WHY = kernel_unavailable()
@@ -43,19 +42,6 @@ WHAT = ("A 64 -> 64 3x3 convolution (stride 1, padding 1) of one 1x64x180x320 in
 GOAL = {"max_ratio": 0.125, "text": "1-bit 3x3 conv 64->64 on a 1x64x180x320 input at least 8x faster than the "
                                     "fp32 oneDNN conv on the same input",
         "source": "issue 16 goal"}
-
-
-def _keep_freed_memory() -> bool:
-    """Ask glibc malloc to serve large blocks from its heap and keep freed memory (mallopt
-    M_MMAP_THRESHOLD = M_TRIM_THRESHOLD = 1 GiB), so that a layer's fresh 14.7 MB output reuses
-    pages instead of faulting in new ones on every call: the page faults cost as much as the fp32
-    convolution itself on this VM and came and went between runs (fp32 10.5 vs 21-26 ms). False
-    where the C library has no mallopt (the timings then include the faults)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        return bool(libc.mallopt(-3, 1 << 30)) and bool(libc.mallopt(-1, 1 << 30))
-    except (OSError, AttributeError, TypeError):
-        return False
 
 
 def _notes(xnor_s: float, fp_s: float) -> list[str]:
@@ -92,7 +78,7 @@ def _median_s(fn) -> float:
 
 @pytest.mark.skipif(WHY is not None, reason=f"1-bit CPU kernel not buildable: {WHY}")
 def test_xnor_vs_fp32_conv(benchmark):
-    heap = _keep_freed_memory()
+    heap = keep_freed_memory()
     torch.manual_seed(0)
     x = torch.randn(SHAPE)
     fake = BinaryConv2d(SHAPE[1], COUT, 3, padding=1, bias=True, binary_input=True).eval()

@@ -1,0 +1,66 @@
+"""Integer execution of PTQ models (reference/ptq_int.py) and its leaderboard section.
+
+Oracles: the PTQ baseline's own float32 record of the same spec (the fake-quant simulation the
+integer model must match), the model's convolutions counted from the network itself (every conv
+but the FP first and last one runs on integers), issue 16's 0.01 dB bound, and the float64
+simulation (the integer model no further from it than the float32 simulation is); the verdicts of
+the section by hand.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from qsrbench.integer_board import integer_section, integer_verdict
+from qsrbench.kernels.integer_model import IntegerConv2d
+from qsrbench.methods import RunContext
+from qsrbench.models import create_model
+from qsrbench.registry import methods
+from qsrbench.runner import run_spec
+from qsrbench.spec import parse_spec
+from qsrbench.store import ResultStore
+
+REF = {"name": "p", "version": 1, "tier": "small", "model": {"name": "imdn-rtc", "weights": "imdn_rtc_x2.pth"},
+       "datasets": ["Set5"], "scales": [2], "protocol": {"y_rounding": "double", "gray_gt": "as-rgb"},
+       "bits": {"weight": 8, "activation": 8}, "budget": {"max_images": 2}}
+METHOD = {"granularity": ["per-channel"], "calibration": ["minmax"]}
+
+
+def test_integer_model_matches_the_ptq_simulation(need_set, tmp_path):
+    root = need_set("Set5")
+    need_set("T91")
+    ctx = RunContext(data_root=root)
+    fake = run_spec(parse_spec({**REF, "method": {"name": "ptq", "eval_dtype": "float32", **METHOD}}, "f.toml"),
+                    ResultStore(tmp_path / "f"), ctx).recorded[0]
+    spec = parse_spec({**REF, "method": {"name": "ptq-int", **METHOD}}, "i.toml")
+    rec = run_spec(spec, ResultStore(tmp_path / "i"), ctx).recorded[0]
+    info = rec.extra["integer_execution"]
+    convs = sum(isinstance(m, nn.Conv2d) for m in create_model("imdn-rtc", 2).modules())
+    scored = methods.get("ptq-int")().build(spec, 2, ctx, rec.variant)  # what the job scored
+    assert sum(isinstance(m, IntegerConv2d) for m in scored.modules()) == convs - 2 == info["layers_integer"]
+    assert info["layers_fake"] == {}
+    assert info["fake_psnr"] == fake.metrics["psnr"]
+    assert rec.bitops == fake.bitops and rec.macs == fake.macs
+    assert abs(rec.metrics["psnr"] - fake.metrics["psnr"]) <= 0.01
+    # per pixel, rounding-boundary flips make the integer model differ from the float32 simulation
+    # by several 8-bit steps on a few % of outputs, as much as the simulation differs from itself in
+    # float64; a wrong integer layer would put it much further from the float64 simulation
+    assert 0 < info["fraction_over_one_step"] < 0.1
+    assert info["integer_vs_float64_steps"] <= info["fake_float32_vs_float64_steps"] + 1.0
+    d = info["delta_db"]
+    assert d["n"] == 2 and d["low"] <= d["estimate"] <= d["high"]
+    assert integer_section([rec])[0] == "## Integer execution vs fake quantization"
+
+
+def _info(low, high, steps=0.5):
+    return {"delta_db": {"estimate": (low + high) / 2, "low": low, "high": high, "n": 5, "level": 0.95},
+            "goal_db": 0.01, "max_output_steps": steps}
+
+
+def test_verdicts_by_hand():
+    assert integer_verdict(_info(-0.004, 0.003)) == "met"
+    assert integer_verdict(_info(-0.01, 0.01)) == "met"  # the bounds belong to the goal
+    assert integer_verdict(_info(-0.004, 0.003, steps=1.5)) == "not met"  # a pixel two steps off
+    assert integer_verdict(_info(0.011, 0.02)) == "not met"
+    assert integer_verdict(_info(-0.03, -0.02)) == "not met"
+    assert integer_verdict(_info(-0.02, 0.003)) == "not decided"
