@@ -6,10 +6,10 @@ difference in 8-bit steps (the harness's [0, 255] range: one step = 1) and the l
 integers or stayed fake-quant (with why), beside the fake-quant model's own float32-vs-float64
 difference (the rounding floor of the per-pixel bound).
 
-Goal (issue 16): integer execution within one output step per pixel and within ``goal_db``
-(0.01 dB) PSNR of the simulation. Met when the whole interval of the difference lies within
-±goal and no pixel is more than one step away; not met when the interval lies outside ±goal or a
-pixel is further; otherwise not decided.
+Goals (issue 16), judged separately: within ``goal_db`` (0.01 dB) PSNR of the simulation (met
+when the whole interval of the difference lies within ±goal, not met when it lies outside, else
+not decided), and within one output step per pixel (met or not; a miss is marked "at the f32
+floor" when the fake-quant model in float32 is itself more than a step from its float64 self).
 """
 
 from __future__ import annotations
@@ -18,17 +18,40 @@ from .leaderboard import table
 from .stats import LEVEL
 from .store import Record
 
-__all__ = ["integer_section", "integer_verdict"]
+__all__ = ["integer_section", "integer_verdict", "psnr_verdict", "pixel_verdict"]
+
+
+def psnr_verdict(info: dict) -> str:
+    """``"met"``, ``"not met"`` or ``"not decided"``: the PSNR difference's interval against ±goal."""
+    d, goal = info["delta_db"], float(info["goal_db"])
+    if d["low"] > goal or d["high"] < -goal:
+        return "not met"
+    return "met" if -goal <= d["low"] and d["high"] <= goal else "not decided"
+
+
+def pixel_verdict(info: dict) -> str:
+    """``"met"`` when no output is more than one 8-bit step from the simulation, else ``"not met"``,
+    saying when the simulation's own float32-vs-float64 difference is as large (the floor)."""
+    if info["max_output_steps"] <= 1.0:
+        return "met"
+    floor = info.get("fake_float32_vs_float64_steps")
+    return "not met (at the f32 floor)" if floor is not None and floor > 1.0 else "not met"
 
 
 def integer_verdict(info: dict) -> str:
-    """``"met"``, ``"not met"`` or ``"not decided"`` for one record's ``integer_execution``."""
-    d, goal = info["delta_db"], float(info["goal_db"])
-    if info["max_output_steps"] > 1.0 or d["low"] > goal or d["high"] < -goal:
+    """Both goals: ``"met"`` when both are, ``"not met"`` when either is not, else ``"not decided"``."""
+    verdicts = (psnr_verdict(info), pixel_verdict(info))
+    if any(v.startswith("not met") for v in verdicts):
         return "not met"
-    if -goal <= d["low"] and d["high"] <= goal:
-        return "met"
-    return "not decided"
+    return "met" if all(v == "met" for v in verdicts) else "not decided"
+
+
+def _left_fake(fake: dict[str, str]) -> str:
+    """``layers left fake-quant`` grouped by reason: count, reason, first name."""
+    by_why: dict[str, list[str]] = {}
+    for name, why in fake.items():
+        by_why.setdefault(why, []).append(name)
+    return "; ".join(f"{len(ns)} x {why} (e.g. {ns[0]})" for why, ns in by_why.items()) or "—"
 
 
 def _row(r: Record) -> list[str]:
@@ -39,7 +62,7 @@ def _row(r: Record) -> list[str]:
             f"{d['estimate']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]", f"{info['max_output_steps']:.2f} ({info['fraction_over_one_step']:.2%} > 1)",
             f"{info['fake_float32_vs_float64_steps']:.2f}", f"{info['integer_vs_float64_steps']:.2f}",
             f"{info['layers_integer']} / {info['layers_integer'] + len(fake)}",
-            "; ".join(f"{n}: {why}" for n, why in fake.items()) or "—", integer_verdict(info)]
+            _left_fake(fake), psnr_verdict(info), pixel_verdict(info)]
 
 
 def integer_section(records: list[Record]) -> list[str]:
@@ -51,8 +74,11 @@ def integer_section(records: list[Record]) -> list[str]:
     goal = float(rows[0].extra["integer_execution"]["goal_db"])
     headers = ["Model", "Spec", "W/A bits", "Set", "PSNR integer", "PSNR fake quant",
                f"Δ dB [{LEVEL:.0%} CI]", "max |Δ| steps (share > 1)", "fake f32 vs f64", "integer vs f64", "Layers on integers", "Left fake-quant",
-               f"Goal (≤ 1 step, |Δ| ≤ {goal:g} dB)"]
-    met = sum(integer_verdict(r.extra["integer_execution"]) == "met" for r in rows)
+               f"|Δ| ≤ {goal:g} dB", "≤ 1 step per pixel"]
+    infos = [r.extra["integer_execution"] for r in rows]
+    psnr_met = sum(psnr_verdict(i) == "met" for i in infos)
+    pixel_met = sum(pixel_verdict(i) == "met" for i in infos)
+    floor = sum(pixel_verdict(i) == "not met (at the f32 floor)" for i in infos)
     return ["## Integer execution vs fake quantization", "",
             "The same calibrated model scored twice in one job: its quantized convolutions on integer "
             "kernels (int8 x int8 -> int32, one float32 rounding per output; the FP layers and "
@@ -64,4 +90,9 @@ def integer_section(records: list[Record]) -> list[str]:
             "within float32 rounding of a quantizer's boundary lands one code away, and the flip "
             "propagates); integer vs f64: the integer model against the float64 simulation.", "",
             table([_row(r) for r in rows], headers), "",
-            f"Goal met by {met} of {len(rows)} results.", ""]
+            f"Goals (issue 16): |Δ| ≤ {goal:g} dB met by {psnr_met} of {len(rows)} results (met: the whole "
+            f"interval within ±{goal:g} dB); at most one step per pixel met by {pixel_met} of {len(rows)}, "
+            f"and {floor} of the others miss it where the float32 simulation itself is more than one step "
+            "from its float64 self: for these networks the per-pixel bound is below float32's rounding "
+            "floor, a few steps on a few % of outputs being what any reordering of the sums shows; the "
+            "PSNR bound and the per-layer bit-exactness tests are the checks that matter.", ""]

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from qsrbench.errors import QsrbenchError
-from qsrbench.kernels.integer_model import IntegerConv2d, integer_layers, integerize
+from qsrbench.kernels.integer_model import IntegerConv2d, IntegerLinear, integer_layers, integerize
 from qsrbench.models import create_model
 from qsrbench.quant.config import QuantConfig, TensorQuant
 from qsrbench.quant.convert import QuantLayer, quantize_model
@@ -51,13 +51,30 @@ def test_one_layer_equals_its_exact_integer_value():
     assert layer.weight_codes.dtype == torch.int8 and int(layer.weight_codes.abs().max()) <= 127
 
 
-@pytest.mark.parametrize("name,bits", [("imdn", 8), ("carn-m", 8), ("imdn", 4)])
+def test_linear_layer_equals_its_exact_integer_value():
+    torch.manual_seed(3)
+    net = _ptq(nn.Sequential(nn.Linear(40, 10, bias=False), nn.ReLU(), nn.Linear(10, 3)), shape=(6, 40), keep_fp=[])
+    x = torch.relu(torch.randn(2, 5, 10))  # leading dims (2, 5) kept
+    ql = net[2]
+    layer = IntegerLinear(ql)
+    got = layer(x)
+    qp = ql.input_q.qparams
+    with torch.no_grad():
+        exact = nn.functional.linear(from_int(to_int(x, qp), qp).double(), ql.weight_q(ql.layer.weight).double(),
+                                     ql.layer.bias.double())
+        fake = ql(x)
+    assert got.shape == (2, 5, 3)
+    assert torch.allclose(got.double(), exact, rtol=1e-6, atol=1e-6 * float(exact.abs().max()))
+    assert torch.allclose(got, fake, rtol=1e-5, atol=1e-5 * float(fake.abs().max()))
+
+
+@pytest.mark.parametrize("name,bits", [("imdn", 8), ("carn-m", 8), ("imdn", 4), ("a2n", 8)])
 def test_whole_model_within_one_output_step_of_fake_quant(name, bits):
     torch.manual_seed(1)
     fake = _ptq(create_model(name, 4), bits=bits)
     ints = integerize(copy.deepcopy(fake))
     plan = integer_layers(fake)
-    converted = [m for m in ints.modules() if isinstance(m, IntegerConv2d)]
+    converted = [m for m in ints.modules() if isinstance(m, IntegerConv2d)]  # IntegerLinear is one too
     assert converted and len(converted) == sum(why is None for why in plan.values())
     x = torch.rand(1, 3, 20, 18, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from qsrbench.integer_board import integer_section, integer_verdict
+from qsrbench.integer_board import integer_section, integer_verdict, pixel_verdict, psnr_verdict
 from qsrbench.kernels.integer_model import IntegerConv2d
 from qsrbench.methods import RunContext
 from qsrbench.models import create_model
@@ -52,9 +52,9 @@ def test_integer_model_matches_the_ptq_simulation(need_set, tmp_path):
     assert integer_section([rec])[0] == "## Integer execution vs fake quantization"
 
 
-def _info(low, high, steps=0.5):
+def _info(low, high, steps=0.5, floor=0.3):
     return {"delta_db": {"estimate": (low + high) / 2, "low": low, "high": high, "n": 5, "level": 0.95},
-            "goal_db": 0.01, "max_output_steps": steps}
+            "goal_db": 0.01, "max_output_steps": steps, "fake_float32_vs_float64_steps": floor}
 
 
 def test_verdicts_by_hand():
@@ -64,3 +64,7 @@ def test_verdicts_by_hand():
     assert integer_verdict(_info(0.011, 0.02)) == "not met"
     assert integer_verdict(_info(-0.03, -0.02)) == "not met"
     assert integer_verdict(_info(-0.02, 0.003)) == "not decided"
+    assert psnr_verdict(_info(-0.02, 0.003, steps=3)) == "not decided"
+    assert pixel_verdict(_info(-0.004, 0.003, steps=3)) == "not met"
+    assert pixel_verdict(_info(-0.004, 0.003, steps=3, floor=2.5)) == "not met (at the f32 floor)"
+    assert pixel_verdict(_info(-0.004, 0.003, steps=1.0, floor=2.5)) == "met"

@@ -3,8 +3,9 @@
 :func:`integerize` replaces every :class:`~qsrbench.quant.convert.QuantLayer` whose weight and
 input quantizers are uniform (:class:`~qsrbench.quant.modules.UniformQuantizer`: symmetric
 weights at <= 8 bits, per output channel or per tensor; a calibrated per-tensor input quantizer
-at <= 8 bits) by an :class:`IntegerConv2d`: the input becomes the quantizer's own codes
-(:func:`qsrbench.quant.uniform.to_int`, so exactly the fake-quant model's), the convolution runs
+at <= 8 bits) by an :class:`IntegerConv2d` (an :class:`IntegerLinear` for a linear layer): the
+input becomes the quantizer's own codes (:func:`qsrbench.quant.uniform.to_int`, so exactly the
+fake-quant model's), the convolution runs
 on :func:`~qsrbench.kernels.int8_conv.int8_conv2d` (int8 x int8 → int32), and the output is
 ``acc · s_x · s_w[c] + bias`` in float32. Everything between the quantized convolutions (the
 declared FP layers, activations, additions, attention products, pixel shuffle) stays as the
@@ -28,7 +29,7 @@ from ..quant.modules import UniformQuantizer
 from ..quant.uniform import QParams, qparams_from_range, to_int
 from .int8_conv import int8_conv2d
 
-__all__ = ["IntegerConv2d", "integerize", "integer_layers"]
+__all__ = ["IntegerConv2d", "IntegerLinear", "integerize", "integer_layers"]
 
 
 def _weight_codes(q: UniformQuantizer, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,9 +42,9 @@ def _weight_codes(q: UniformQuantizer, w: torch.Tensor) -> tuple[torch.Tensor, t
 def _supported(ql: QuantLayer) -> str | None:
     """Why ``ql`` cannot run on the int8 kernel, or None."""
     wq, aq, layer = ql.weight_q, ql.input_q, ql.layer
-    if not isinstance(layer, nn.Conv2d):
-        return "not a Conv2d"
-    if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+    if not isinstance(layer, (nn.Conv2d, nn.Linear)):
+        return f"{type(layer).__name__} (Conv2d and Linear run on integers)"
+    if isinstance(layer, nn.Conv2d) and (layer.padding_mode != "zeros" or isinstance(layer.padding, str)):
         return "padding other than explicit zeros"
     if not (isinstance(wq, UniformQuantizer) and wq.symmetric and wq.bits <= 8 and wq.axis in (None, 0)):
         return "weights not uniform symmetric <= 8 bits"
@@ -63,7 +64,10 @@ class IntegerConv2d(nn.Module):
         if why:
             raise QsrbenchError(f"cannot run this layer on integers: {why}")
         conv, aq = ql.layer, ql.input_q
-        self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
+        if isinstance(conv, nn.Linear):
+            self.stride, self.padding, self.dilation, self.groups = 1, 0, 1, 1
+        else:
+            self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
         codes, w_scale = _weight_codes(ql.weight_q, conv.weight)
         self.register_buffer("weight_codes", codes)
         self.register_buffer("weight_scale", w_scale)
@@ -81,6 +85,20 @@ class IntegerConv2d(nn.Module):
         return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
 
 
+class IntegerLinear(IntegerConv2d):
+    """A :class:`QuantLayer` linear layer executed on integers: the same kernel as a 1x1
+    convolution of the rows (``(..., in)`` -> ``(M, in, 1, 1)``, back to ``(..., out)``)."""
+
+    def __init__(self, ql: QuantLayer):
+        super().__init__(ql)
+        self.weight_codes = self.weight_codes.reshape(*self.weight_codes.shape, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        y = super().forward(x.reshape(-1, x.shape[-1], 1, 1))
+        return y.reshape(*lead, y.shape[1])
+
+
 def integer_layers(model: nn.Module) -> dict[str, str | None]:
     """``{QuantLayer name: None if it can run on integers, else why not}``."""
     return {n: _supported(m) for n, m in model.named_modules() if isinstance(m, QuantLayer)}
@@ -88,7 +106,7 @@ def integer_layers(model: nn.Module) -> dict[str, str | None]:
 
 def integerize(model: nn.Module, strict: bool = False) -> nn.Module:
     """``model`` (a calibrated fake-quant model) with every supported :class:`QuantLayer`
-    replaced in place by an :class:`IntegerConv2d`; unsupported ones stay fake-quant (an error
+    replaced in place by an :class:`IntegerConv2d` or :class:`IntegerLinear`; unsupported ones stay fake-quant (an error
     naming them when ``strict``). Returns ``model``."""
     plan = integer_layers(model)
     bad = {n: why for n, why in plan.items() if why}
@@ -100,5 +118,6 @@ def integerize(model: nn.Module, strict: bool = False) -> nn.Module:
             continue
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, IntegerConv2d(parent.get_submodule(child)))
+        ql = parent.get_submodule(child)
+        setattr(parent, child, (IntegerLinear if isinstance(ql.layer, nn.Linear) else IntegerConv2d)(ql))
     return model
