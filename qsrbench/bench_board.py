@@ -14,6 +14,10 @@ pytest-benchmark ``extra_info``:
 * optionally ``"notes"``: a list of sentences printed under the section (e.g. the achieved
   fraction of the machine's peak and how the peak was derived).
 
+A benchmark that times many models instead writes ``"latency_table"`` (no ``"compare"``):
+``{"rows": [{"model", "scale", "backend", "macs", "bitops", "seconds": [...]}, ...], "what"}``,
+rendered with BitOps against latency by :mod:`qsrbench.latency_board`.
+
 The committed JSON files live in ``results/benchmarks/`` (the runs stamp machine, commit and date;
 :func:`load_benchmarks`). The ratio is recomputed here from the per-round seconds
 (:func:`qsrbench.stats.ratio_interval`: ratio of means, delta-method interval on the log scale,
@@ -48,7 +52,10 @@ def load_benchmarks(folder: Path) -> list[dict]:
             info = b.get("extra_info") or {}
             if "board" not in info:
                 continue
-            _check_compare(path, info)
+            if "latency_table" in info:
+                _check_latency_table(path, info)
+            else:
+                _check_compare(path, info)
             out.append({"file": path.name, "name": b.get("name", "?"), "info": info,
                         "machine": data.get("machine_info", {}), "commit": data.get("commit_info", {}),
                         "datetime": data.get("datetime", "?")})
@@ -63,6 +70,17 @@ def _check_compare(path: Path, info: dict) -> None:
         times = cmp.get("seconds", {}).get(label)
         if not times or not all(isinstance(t, (int, float)) and t > 0 for t in times):
             raise DataError(f"{path}: extra_info.compare.seconds.{label} must be positive seconds")
+
+
+def _check_latency_table(path: Path, info: dict) -> None:
+    rows = (info.get("latency_table") or {}).get("rows")
+    if not isinstance(rows, list) or not rows:
+        raise DataError(f"{path}: extra_info.latency_table.rows must be a non-empty list")
+    for i, row in enumerate(rows):
+        missing = {"model", "scale", "backend", "macs", "bitops", "seconds"} - set(row)
+        if missing or not row["seconds"] or not all(isinstance(t, (int, float)) and t > 0 for t in row["seconds"]):
+            raise DataError(f"{path}: extra_info.latency_table.rows[{i}] needs model, scale, backend, macs, "
+                            "bitops and positive seconds")
 
 
 def claim_verdict(low: float, high: float, max_ratio: float) -> str:
@@ -105,7 +123,7 @@ def _section(b: dict) -> list[str]:
 
 def timing_sections(benchmarks: list[dict], board: str) -> list[str]:
     """The markdown of every benchmark of ``board`` (empty when there is none)."""
-    mine = [b for b in benchmarks if b["info"]["board"] == board]
+    mine = [b for b in benchmarks if b["info"]["board"] == board and "compare" in b["info"]]
     if not mine:
         return []
     lines = ["## Timed side by side (one run, one device)", "",

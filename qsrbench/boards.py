@@ -9,6 +9,7 @@ from __future__ import annotations
 from .bench_board import timing_sections
 from .estimate_board import estimate_board, is_estimate_group
 from .integer_board import integer_section
+from .latency_board import latency_sections
 from .leaderboard import current_groups
 from .nas_board import is_nas_group, method_page, nas_board
 from .sr_board import fp_reference, sr_board
@@ -42,11 +43,12 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
             out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g),
                                       training_section(rs, ptq, fp) + integer_section(rs))
     for board in sorted({b["info"]["board"] for b in benchmarks or []}):
-        timing = timing_sections(benchmarks, board)
+        timing = latency_sections(benchmarks, board) + timing_sections(benchmarks, board)
         if board in groups:
             out[f"{board}.md"] += "\n" + "\n".join(timing)
             continue
-        subject = next(b["info"]["compare"]["labels"][0] for b in benchmarks if b["info"]["board"] == board)
+        subject = next((b["info"]["compare"]["labels"][0] for b in benchmarks
+                        if b["info"]["board"] == board and "compare" in b["info"]), None)
         group = next((g for g, rs in groups.items() if is_nas_group(rs) and any(r.method == subject for r in rs)), None)
         if group is None:  # a board of benchmarks only (e.g. kernel latency)
             out[f"{board}.md"] = "\n".join([f"# {board}", "", _BENCH_ONLY, ""] + timing)

@@ -33,6 +33,7 @@ import time
 import pytest
 import torch
 
+from qsrbench.bitops import layer_costs, total_bitops
 from qsrbench.kernels.integer_model import IntegerConv2d, integerize
 from qsrbench.models import create_model
 from qsrbench.quant.config import QuantConfig, TensorQuant
@@ -48,17 +49,31 @@ GOALS = {"fp32 eager": 0.2, "fp32 compiled": 0.5}
 CASES = [(m, ref) for m in ("imdn", "pan") for ref in GOALS]
 
 
-def _models(name: str):
-    """(fp32 model, integer model, fake-quant model) of ``name`` x4, random weights."""
+CONFIG = QuantConfig(weight=TensorQuant(bits=8, granularity="per-channel", symmetric=True),
+                     activation=TensorQuant(bits=8, granularity="per-tensor", symmetric=False),
+                     keep_fp=["first", "last"])
+# every shipped checkpoint's architecture and scale (suites/specs/int), for latency against BitOps
+SHIPPED = [("imdn", 4), ("imdn", 2), ("imdn-rtc", 2), ("pan", 4), ("pan", 2), ("rfdn", 4), ("carn-m", 4),
+           ("latticenet", 4), ("latticenet", 2), ("a2n", 2), ("smsr", 2)]
+BOARD_ROUNDS = 3
+
+
+def _models(name: str, scale: int = 4):
+    """(fp32 model, integer model, fake-quant model) of ``name`` x``scale``, random weights."""
     torch.manual_seed(0)
-    fp = create_model(name, 4).eval()
-    config = QuantConfig(weight=TensorQuant(bits=8, granularity="per-channel", symmetric=True),
-                         activation=TensorQuant(bits=8, granularity="per-tensor", symmetric=False),
-                         keep_fp=["first", "last"])
-    fake, _ = quantize_model(copy.deepcopy(fp), config, make_quantizer)
+    fp = create_model(name, scale).eval()
+    fake, _ = quantize_model(copy.deepcopy(fp), CONFIG, make_quantizer)
     calibrate(fake, [torch.rand(LR, generator=torch.Generator().manual_seed(1)) * models.get(name).input_range])
     fake.eval()
     return fp, integerize(copy.deepcopy(fake)), fake
+
+
+def _bitops(name: str, scale: int) -> tuple[int, int, int]:
+    """(MACs, fp32 BitOps, W8A8 BitOps) of one LR input of shape ``LR`` (qsrbench.bitops)."""
+    _, plan = quantize_model(create_model(name, scale), CONFIG, make_quantizer)
+    fp = layer_costs(create_model(name, scale), LR)
+    w8 = layer_costs(create_model(name, scale), LR, lambda n, m: plan[n].bits if n in plan else (32, 32))
+    return sum(c.macs for c in fp), total_bitops(fp), total_bitops(w8)
 
 
 def _what(name: str, ref: str) -> str:
@@ -106,3 +121,45 @@ def test_int8_model_latency(benchmark, name, ref):
                                 "mallopt unavailable: fresh buffers pay their page faults.")],
         "heap_kept": heap})
     assert diff <= pixel
+
+
+def test_latency_against_bitops(benchmark, request):
+    """Every shipped architecture at its shipped scale, fp32 eager and W8A8 on the integer kernels:
+    the median forward of one 320x180 LR image per backend beside the model's BitOps (the counter's,
+    fp32 layers at 32x32 bits), for the latency page's table and rank correlation. A timing
+    record, run alone: ``pytest suites/test_model_latency.py --benchmark-only``."""
+    if not request.config.getoption("benchmark_only"):
+        pytest.skip("a timing record for the latency page: run it alone with --benchmark-only")
+    heap = keep_freed_memory()
+    rows = []
+    built = {}
+    for name, scale in SHIPPED:
+        fp, ints, _ = _models(name, scale)
+        macs, bitops_fp, bitops_w8 = _bitops(name, scale)
+        built[(name, scale)] = (fp, ints)
+        rows += [{"model": name, "scale": scale, "backend": "fp32 eager", "macs": macs, "bitops": bitops_fp,
+                  "seconds": []},
+                 {"model": name, "scale": scale, "backend": SUBJECT, "macs": macs, "bitops": bitops_w8, "seconds": []}]
+    x = torch.rand(LR, generator=torch.Generator().manual_seed(2))
+
+    def sweep():
+        for row in rows:
+            fp, ints = built[(row["model"], row["scale"])]
+            net = ints if row["backend"] == SUBJECT else fp
+            xin = x * models.get(row["model"]).input_range
+            net(xin)  # warm-up
+            t0 = time.perf_counter()
+            net(xin)
+            row["seconds"].append(time.perf_counter() - t0)
+
+    with torch.no_grad():
+        benchmark.pedantic(sweep, rounds=BOARD_ROUNDS, iterations=1)
+    benchmark.extra_info.update({
+        "board": "latency", "threads": torch.get_num_threads(), "torch": torch.__version__, "shape": list(LR),
+        "heap_kept": heap,
+        "latency_table": {"rows": rows, "what": (
+            f"One forward of a 1x3x180x320 LR input (a 320x180 image) through every shipped architecture at "
+            f"its shipped scale, fp32 eager and `{SUBJECT}` (W8A8 PTQ on the integer kernels, first and last "
+            f"layers FP), one timed forward after a warm-up per model and backend in each of {BOARD_ROUNDS} "
+            "rounds over all models; random weights. BitOps: qsrbench.bitops of the same input (MACs x "
+            "weight bits x activation bits; FP layers at 32 x 32).")}})

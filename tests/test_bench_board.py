@@ -89,3 +89,37 @@ def test_malformed_benchmark_files_are_one_line_errors(tmp_path, content, what):
     with pytest.raises(DataError) as exc:
         load_benchmarks(tmp_path)
     assert what in str(exc.value) and "bad.json" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def _latency_file(folder, rows):
+    info = {"board": "latency", "threads": 2, "latency_table": {"rows": rows, "what": "Whole models."}}
+    data = {"machine_info": {"cpu": {"brand_raw": "Test CPU"}}, "commit_info": {"id": "abcdef123"},
+            "datetime": "2026-12-03T00:00:00", "benchmarks": [{"name": "test_latency", "extra_info": info}]}
+    (folder / "lat.json").write_text(json.dumps(data))
+
+
+def test_latency_table_by_hand(tmp_path):
+    """Three models, two backends; medians 0.2/0.4/0.8 s (fp32) and 0.1/0.5/0.3 s (int8). fp32
+    BitOps rank like the latencies (ρ = 1); int8 BitOps 10, 20, 30 against 0.1, 0.5, 0.3 s rank
+    (1, 2, 3) against (1, 3, 2): ρ = 1 - 6·(0 + 1 + 1) / (3·8) = 0.5. Model a: BitOps predicts
+    1000 / 10 = 100x, measured 0.2 / 0.1 = 2x."""
+    rows = []
+    for m, fp_s, int_s, bitops in (("a", 0.2, 0.1, 10), ("b", 0.4, 0.5, 20), ("c", 0.8, 0.3, 30)):
+        rows += [{"model": m, "scale": 4, "backend": "fp32 eager", "macs": bitops, "bitops": 100 * bitops,
+                  "seconds": [fp_s * 0.9, fp_s, fp_s * 1.1]},
+                 {"model": m, "scale": 4, "backend": "int8", "macs": bitops, "bitops": bitops,
+                  "seconds": [int_s, int_s, int_s]}]
+    _latency_file(tmp_path, rows)
+    page = build_leaderboards([], benchmarks=load_benchmarks(tmp_path))["latency.md"]
+    assert "ρ(BitOps, median latency) = **1.00**" in page.split("within fp32 eager")[1].split("\n")[0]
+    assert "= **0.50**" in page.split("within int8")[1].split("\n")[0]
+    line = next(l for l in page.splitlines() if l.startswith("| a ") and "int8" in l)
+    assert "| 100.0x " in line and "| 2.00x " in line and "| 100 " in line  # median 100 ms
+    fp_line = next(l for l in page.splitlines() if l.startswith("| a ") and "fp32" in l)
+    assert "| 200 " in fp_line and "| 20 " in fp_line  # median 200 ms, IQR 20 ms
+
+
+def test_malformed_latency_table_is_a_one_line_error(tmp_path):
+    _latency_file(tmp_path, [{"model": "a", "scale": 4, "backend": "x", "macs": 1, "bitops": 1, "seconds": []}])
+    with pytest.raises(DataError, match=r"lat.json: extra_info.latency_table.rows\[0\] needs"):
+        load_benchmarks(tmp_path)
