@@ -13,9 +13,10 @@ from __future__ import annotations
 import numpy as np
 
 from .leaderboard import human, table
+from .plots import latency_plot_name, render_latency_vs_bitops
 from .stats import LEVEL, rank_correlation
 
-__all__ = ["latency_sections"]
+__all__ = ["latency_sections", "latency_plots"]
 
 REFERENCE = "fp32 eager"
 
@@ -59,8 +60,21 @@ def latency_sections(benchmarks: list[dict], board: str) -> list[str]:
         lines += ["## BitOps against measured latency", "", t.get("what", ""), "",
                   f"Run: `results/benchmarks/{b['file']}` (`{b['name']}`), {cpu}, {info.get('threads', '?')} threads, "
                   f"commit {str(b['commit'].get('id', '?'))[:7]}, {b['datetime'][:16]}.", "",
+                  f"![{latency_plot_name(board)}]({latency_plot_name(board)})", "",
                   table(_rows(rows), ["Model", "Scale", "Backend", "MACs", "BitOps", "Median (ms)", "IQR (ms)",
                                       f"Speed-up vs {REFERENCE}: BitOps predicts", "measured"]), ""]
         lines += [_rho_line(f"within {k}", [r for r in rows if r["backend"] == k]) for k in backends]
         lines += [_rho_line("all rows (models x backends)", rows), ""]
     return lines
+
+
+def latency_plots(benchmarks: list[dict]) -> dict[str, bytes]:
+    """``{png name: bytes}``: the latency-vs-BitOps plot of each board's latency table (the
+    newest file's, when several)."""
+    out = {}
+    for b in benchmarks:
+        if "latency_table" in b["info"]:
+            board = b["info"]["board"]
+            out[latency_plot_name(board)] = render_latency_vs_bitops(
+                b["info"]["latency_table"]["rows"], f"{board}: median latency vs BitOps ({b['machine'].get('cpu', {}).get('brand_raw', '?')})")
+    return out

@@ -17,7 +17,7 @@ from .leaderboard import current_groups, quantized, trained
 from .store import Record
 
 __all__ = ["psnr_vs_bitops_points", "render_psnr_vs_bitops", "write_psnr_vs_bitops", "plot_links",
-           "PLOTTED_GROUPS"]
+           "PLOTTED_GROUPS", "render_latency_vs_bitops", "latency_plot_name"]
 
 PLOTTED_GROUPS = ("ptq", "qat_sr")
 WITH_PTQ = {"qat_sr"}  # groups whose plots also show the post-training points of their models
@@ -64,18 +64,60 @@ def psnr_vs_bitops_points(records: list[Record], group: str, dataset: str = "Set
     return {s: dict(m) for s, m in sorted(out.items())}
 
 
-def render_psnr_vs_bitops(records: list[Record], group: str = "ptq",
-                          dataset: str = "Set5") -> dict[str, bytes]:
-    """``{png name: bytes}``, one figure per scale (none when the group has no quantized rows).
-    The bytes are deterministic for the same records and matplotlib version: no timestamp or
-    software tag is written, so ``qsrbench leaderboard --check`` can compare them."""
-    import io
-
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _png(fig) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def latency_plot_name(board: str) -> str:
+    return f"{board}_vs_bitops.png"
+
+
+def render_latency_vs_bitops(rows: list[dict], title: str) -> bytes:
+    """Median latency (ms, log) against BitOps (log) of ``latency_table`` rows
+    (:mod:`qsrbench.latency_board`), one marker series per backend, each point labelled with its
+    model and scale; deterministic bytes as :func:`render_psnr_vs_bitops`."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for backend in sorted({r["backend"] for r in rows}):
+        mine = [r for r in rows if r["backend"] == backend]
+        xs = [r["bitops"] for r in mine]
+        ys = [float(np.median(r["seconds"])) * 1e3 for r in mine]
+        ax.scatter(xs, ys, label=backend)
+        for r, x, y in zip(mine, xs, ys):
+            ax.annotate(f"{r['model']} x{r['scale']}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("BitOps (320x180 LR input, log scale)")
+    ax.set_ylabel("median latency (ms, log scale)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def render_psnr_vs_bitops(records: list[Record], group: str = "ptq",
+                          dataset: str = "Set5") -> dict[str, bytes]:
+    """``{png name: bytes}``, one figure per scale (none when the group has no quantized rows).
+    The bytes are deterministic for the same records and matplotlib version: no timestamp or
+    software tag is written, so ``qsrbench leaderboard --check`` can compare them."""
+    plt = _pyplot()
     out = {}
     for scale, models in psnr_vs_bitops_points(records, group, dataset).items():
         fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
@@ -91,10 +133,7 @@ def render_psnr_vs_bitops(records: list[Record], group: str = "ptq",
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
-        plt.close(fig)
-        out[_name(group, scale)] = buf.getvalue()
+        out[_name(group, scale)] = _png(fig)
     return out
 
 

@@ -15,6 +15,7 @@ import pytest
 from qsrbench.bench_board import claim_verdict, load_benchmarks, timing_sections
 from qsrbench.boards import build_leaderboards
 from qsrbench.errors import DataError
+from qsrbench.latency_board import latency_plots
 
 from .test_nas_method import rec
 
@@ -117,6 +118,10 @@ def test_latency_table_by_hand(tmp_path):
     assert "| 100.0x " in line and "| 2.00x " in line and "| 100 " in line  # median 100 ms
     fp_line = next(l for l in page.splitlines() if l.startswith("| a ") and "fp32" in l)
     assert "| 200 " in fp_line and "| 20 " in fp_line  # median 200 ms, IQR 20 ms
+    assert "![latency_vs_bitops.png](latency_vs_bitops.png)" in page
+    png = latency_plots(load_benchmarks(tmp_path))
+    assert list(png) == ["latency_vs_bitops.png"] and png["latency_vs_bitops.png"].startswith(b"\x89PNG")
+    assert png == latency_plots(load_benchmarks(tmp_path))  # deterministic bytes (leaderboard --check)
 
 
 def test_malformed_latency_table_is_a_one_line_error(tmp_path):
