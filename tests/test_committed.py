@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from qsrbench.bench_board import load_benchmarks
 from qsrbench.boards import build_leaderboards
+from qsrbench.latency_board import latency_plots
 from qsrbench.leaderboard import spec_index
 from qsrbench.plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
 from qsrbench.spec import discover_specs, load_spec, spec_hash
@@ -21,6 +23,7 @@ from qsrbench.store import load_records
 REPO = Path(__file__).resolve().parent.parent
 SPECS = {(s.name, s.version): s for s in (load_spec(p) for p in discover_specs([REPO / "suites/specs"]))}
 RECORDS = load_records(REPO / "results") if (REPO / "results").is_dir() else []
+BENCHMARKS = load_benchmarks(REPO / "results" / "benchmarks") if (REPO / "results" / "benchmarks").is_dir() else []
 
 
 def test_results_store_is_committed():
@@ -49,7 +52,7 @@ def test_record_matches_its_spec(record):
 
 
 def test_leaderboards_are_generated_from_results():
-    boards = build_leaderboards(RECORDS, spec_index(SPECS.values()), plot_links(RECORDS))
+    boards = build_leaderboards(RECORDS, spec_index(SPECS.values()), plot_links(RECORDS), BENCHMARKS)
     for name, text in boards.items():
         path = REPO / "leaderboards" / name
         assert path.is_file(), f"{path} is missing: run `qsrbench leaderboard`"
@@ -60,6 +63,7 @@ def test_linked_plots_are_committed_and_current():
     """The PNGs are rendered deterministically, so the committed bytes must be today's."""
     rendered = {n: b for g in PLOTTED_GROUPS for n, b in render_psnr_vs_bitops(RECORDS, g).items()}
     assert sorted(rendered) == sorted(n for names in plot_links(RECORDS).values() for n in names)
+    rendered.update(latency_plots(BENCHMARKS))
     for name, data in rendered.items():
         path = REPO / "leaderboards" / name
         assert path.is_file(), f"{path} is missing: run `qsrbench leaderboard`"
