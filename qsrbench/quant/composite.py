@@ -14,8 +14,14 @@ Convolution is bilinear in (input, weight), so this equals
 (the bias counts once because Σ_i Σ_j α_i β_j = 1): one convolution plus I + J quantizer calls
 instead of I · J convolutions (:func:`composite_conv2d`). The shortcut needs the joint weights to
 factor as ``α_i β_j``; a joint distribution over (activation, weight) pairs that does not factor
-(e.g. one softmax over tied bit pairs) has cross terms and needs every branch
-(:func:`branch_sum_conv2d`, also the oracle the tests compare the shortcut with).
+(e.g. one softmax over tied bit pairs, Σ_b p_b conv(A_b, W_b)) has cross terms and needs every
+branch (:func:`branch_sum_conv2d`, also the oracle the tests compare the shortcut with). Note for
+QuantNAS: the authors' released supernet (diff7/QuanToaster, ``sr_models/quant_conv_lsq.py``,
+``SharedQAConv2d``) mixes both operands with the *same* per-bit-width weights and convolves once,
+i.e. :func:`composite_conv2d` with ``alpha = beta`` (the factorised ``p ⊗ p``, cross terms
+included), not the tied sum; and its BitOps count is FLOPs x Σ_b p_b · b (one bit factor), not
+this module's MACs x E[a bits] x E[w bits]: a method module reproducing the paper must say which
+it uses.
 
 Expected BitOps under the relaxation (:func:`expected_bitops`): Σ_ij α_i β_j · MACs · a_i · w_j
 = MACs · (Σ_i α_i a_i) · (Σ_j β_j w_j), with a_i, w_j the candidates' bit-widths; differentiable in
