@@ -40,6 +40,7 @@ from pydantic import Field
 
 from qsrbench.evaluate import evaluate_sr, prepare_pair
 from qsrbench.kernels.integer_model import integer_layers, integerize
+from qsrbench.methods import count_params
 from qsrbench.registry import register_method
 from qsrbench.simnoise import Float64Eval
 from qsrbench.stats import paired_bootstrap
@@ -85,6 +86,7 @@ class PTQInt(PTQ):
         names = sorted(mine)
         delta = paired_bootstrap([mine[n] for n in names], [theirs[n] for n in names])
         plan = integer_layers(self._fake[(job.scale, job.variant)])
+        result.params = count_params(fake)  # the integer layers hold their weights as int8 buffers
         result.extra["integer_execution"] = {
             "fake_psnr": ref.psnr,
             "delta_db": {"estimate": delta.estimate, "low": delta.low, "high": delta.high,

@@ -40,7 +40,7 @@ def test_integer_model_matches_the_ptq_simulation(need_set, tmp_path):
     assert sum(isinstance(m, IntegerConv2d) for m in scored.modules()) == convs - 2 == info["layers_integer"]
     assert info["layers_fake"] == {}
     assert info["fake_psnr"] == fake.metrics["psnr"]
-    assert rec.bitops == fake.bitops and rec.macs == fake.macs
+    assert rec.bitops == fake.bitops and rec.macs == fake.macs and rec.params == fake.params
     assert abs(rec.metrics["psnr"] - fake.metrics["psnr"]) <= 0.01
     # per pixel, rounding-boundary flips make the integer model differ from the float32 simulation
     # by several 8-bit steps on a few % of outputs, as much as the simulation differs from itself in
