@@ -62,13 +62,18 @@ def load_benchmarks(folder: Path) -> list[dict]:
     return out
 
 
+def _positive_seconds(times) -> bool:
+    """True for a non-empty list of positive numbers (a benchmark's timed rounds, in seconds)."""
+    return isinstance(times, list) and bool(times) and all(
+        isinstance(t, (int, float)) and not isinstance(t, bool) and t > 0 for t in times)
+
+
 def _check_compare(path: Path, info: dict) -> None:
     cmp = info.get("compare")
     if not isinstance(cmp, dict) or len(cmp.get("labels", [])) != 2:
         raise DataError(f"{path}: extra_info.compare must hold two 'labels'")
     for label in cmp["labels"]:
-        times = cmp.get("seconds", {}).get(label)
-        if not times or not all(isinstance(t, (int, float)) and t > 0 for t in times):
+        if not _positive_seconds(cmp.get("seconds", {}).get(label)):
             raise DataError(f"{path}: extra_info.compare.seconds.{label} must be positive seconds")
 
 
@@ -78,7 +83,7 @@ def _check_latency_table(path: Path, info: dict) -> None:
         raise DataError(f"{path}: extra_info.latency_table.rows must be a non-empty list")
     for i, row in enumerate(rows):
         missing = {"model", "scale", "backend", "macs", "bitops", "seconds"} - set(row)
-        if missing or not row["seconds"] or not all(isinstance(t, (int, float)) and t > 0 for t in row["seconds"]):
+        if missing or not _positive_seconds(row["seconds"]):
             raise DataError(f"{path}: extra_info.latency_table.rows[{i}] needs model, scale, backend, macs, "
                             "bitops and positive seconds")
 

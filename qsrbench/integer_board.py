@@ -18,7 +18,7 @@ from .leaderboard import table
 from .stats import LEVEL
 from .store import Record
 
-__all__ = ["integer_section", "integer_verdict", "psnr_verdict", "pixel_verdict"]
+__all__ = ["integer_section", "psnr_verdict", "pixel_verdict"]
 
 
 def psnr_verdict(info: dict) -> str:
@@ -36,14 +36,6 @@ def pixel_verdict(info: dict) -> str:
         return "met"
     floor = info.get("fake_float32_vs_float64_steps")
     return "not met (at the f32 floor)" if floor is not None and floor > 1.0 else "not met"
-
-
-def integer_verdict(info: dict) -> str:
-    """Both goals: ``"met"`` when both are, ``"not met"`` when either is not, else ``"not decided"``."""
-    verdicts = (psnr_verdict(info), pixel_verdict(info))
-    if any(v.startswith("not met") for v in verdicts):
-        return "not met"
-    return "met" if all(v == "met" for v in verdicts) else "not decided"
 
 
 def _left_fake(fake: dict[str, str]) -> str:

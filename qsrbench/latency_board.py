@@ -75,6 +75,7 @@ def latency_plots(benchmarks: list[dict]) -> dict[str, bytes]:
     for b in benchmarks:
         if "latency_table" in b["info"]:
             board = b["info"]["board"]
+            rows = [{**r, "median_s": _median_iqr(r["seconds"])[0]} for r in b["info"]["latency_table"]["rows"]]
             out[latency_plot_name(board)] = render_latency_vs_bitops(
-                b["info"]["latency_table"]["rows"], f"{board}: median latency vs BitOps ({b['machine'].get('cpu', {}).get('brand_raw', '?')})")
+                rows, f"{board}: median latency vs BitOps ({b['machine'].get('cpu', {}).get('brand_raw', '?')})")
     return out

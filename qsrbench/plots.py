@@ -87,17 +87,16 @@ def latency_plot_name(board: str) -> str:
 
 
 def render_latency_vs_bitops(rows: list[dict], title: str) -> bytes:
-    """Median latency (ms, log) against BitOps (log) of ``latency_table`` rows
-    (:mod:`qsrbench.latency_board`), one marker series per backend, each point labelled with its
-    model and scale; deterministic bytes as :func:`render_psnr_vs_bitops`."""
-    import numpy as np
-
+    """Median latency (ms, log) against BitOps (log): ``rows`` hold ``model``, ``scale``,
+    ``backend``, ``bitops`` and ``median_s`` (seconds, as :mod:`qsrbench.latency_board` computes
+    it); one marker series per backend, each point labelled with its model and scale;
+    deterministic bytes as :func:`render_psnr_vs_bitops`."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for backend in sorted({r["backend"] for r in rows}):
         mine = [r for r in rows if r["backend"] == backend]
         xs = [r["bitops"] for r in mine]
-        ys = [float(np.median(r["seconds"])) * 1e3 for r in mine]
+        ys = [r["median_s"] * 1e3 for r in mine]
         ax.scatter(xs, ys, label=backend)
         for r, x, y in zip(mine, xs, ys):
             ax.annotate(f"{r['model']} x{r['scale']}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=6)

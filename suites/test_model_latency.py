@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -36,10 +37,10 @@ import torch
 from qsrbench.bitops import layer_costs, total_bitops
 from qsrbench.kernels.integer_model import IntegerConv2d, integerize
 from qsrbench.models import create_model
-from qsrbench.quant.config import QuantConfig, TensorQuant
 from qsrbench.quant.convert import quantize_model
 from qsrbench.quant.modules import calibrate, make_quantizer
-from qsrbench.registry import models
+from qsrbench.registry import methods, models
+from qsrbench.spec import load_spec
 from qsrbench.kernels.cpu_timing import keep_freed_memory
 
 
@@ -49,30 +50,45 @@ GOALS = {"fp32 eager": 0.2, "fp32 compiled": 0.5}
 CASES = [(m, ref) for m in ("imdn", "pan") for ref in GOALS]
 
 
-CONFIG = QuantConfig(weight=TensorQuant(bits=8, granularity="per-channel", symmetric=True),
-                     activation=TensorQuant(bits=8, granularity="per-tensor", symmetric=False),
-                     keep_fp=["first", "last"])
-# every shipped checkpoint's architecture and scale (suites/specs/int), for latency against BitOps
-SHIPPED = [("imdn", 4), ("imdn", 2), ("imdn-rtc", 2), ("pan", 4), ("pan", 2), ("rfdn", 4), ("carn-m", 4),
-           ("latticenet", 4), ("latticenet", 2), ("a2n", 2), ("smsr", 2)]
+SPECS = Path(__file__).parent / "specs" / "int"  # one W8A8 ptq-int spec per shipped checkpoint
 BOARD_ROUNDS = 3
+
+
+def _shipped() -> list[tuple[str, int]]:
+    """(model, scale) of every shipped checkpoint: the models of the ptq-int specs, at the spec's
+    largest scale (CARN-M's one checkpoint serves x2-x4; it is timed at x4)."""
+    specs = [load_spec(p) for p in sorted(SPECS.glob("*.toml"))]
+    return sorted({(s.model.name, max(s.scales)) for s in specs})
+
+
+def _ptq(name: str, scale: int):
+    """(PTQ method, spec, variant) of the shipped ptq-int spec for ``name`` x``scale``: the
+    quantization configuration and the BitOps rule come from :mod:`reference.ptq` itself."""
+    for path in sorted(SPECS.glob("*.toml")):
+        spec = load_spec(path)
+        if spec.model.name == name and scale in spec.scales:
+            method = methods.get(spec.method.name)()
+            return method, spec, method.variants(spec)[0]
+    raise LookupError(f"no spec in {SPECS} for {name} x{scale}")
 
 
 def _models(name: str, scale: int = 4):
     """(fp32 model, integer model, fake-quant model) of ``name`` x``scale``, random weights."""
+    method, spec, variant = _ptq(name, scale)
     torch.manual_seed(0)
     fp = create_model(name, scale).eval()
-    fake, _ = quantize_model(copy.deepcopy(fp), CONFIG, make_quantizer)
+    fake, _ = quantize_model(copy.deepcopy(fp), method._config(spec, variant), make_quantizer)
     calibrate(fake, [torch.rand(LR, generator=torch.Generator().manual_seed(1)) * models.get(name).input_range])
     fake.eval()
     return fp, integerize(copy.deepcopy(fake)), fake
 
 
 def _bitops(name: str, scale: int) -> tuple[int, int, int]:
-    """(MACs, fp32 BitOps, W8A8 BitOps) of one LR input of shape ``LR`` (qsrbench.bitops)."""
-    _, plan = quantize_model(create_model(name, scale), CONFIG, make_quantizer)
+    """(MACs, fp32 BitOps, W8A8 BitOps) of one LR input of shape ``LR``: qsrbench.bitops for fp32,
+    the PTQ method's own cost function for W8A8 (its quantized layers at 8/8, keep_fp at 32/32)."""
+    method, spec, variant = _ptq(name, scale)
     fp = layer_costs(create_model(name, scale), LR)
-    w8 = layer_costs(create_model(name, scale), LR, lambda n, m: plan[n].bits if n in plan else (32, 32))
+    w8 = method.layer_costs(spec, scale, variant, LR[-2:])
     return sum(c.macs for c in fp), total_bitops(fp), total_bitops(w8)
 
 
@@ -133,7 +149,7 @@ def test_latency_against_bitops(benchmark, request):
     heap = keep_freed_memory()
     rows = []
     built = {}
-    for name, scale in SHIPPED:
+    for name, scale in _shipped():
         fp, ints, _ = _models(name, scale)
         macs, bitops_fp, bitops_w8 = _bitops(name, scale)
         built[(name, scale)] = (fp, ints)

@@ -113,3 +113,18 @@ def test_logit_gradients_match_finite_differences():
                 down = float(loss())
                 p[k] += 1e-6
             assert p.grad[k].item() == pytest.approx((up - down) / 2e-6, rel=1e-5, abs=1e-9)
+
+
+def test_bad_candidates_are_one_line_errors():
+    x, w = torch.rand(1, 2, 5, 5), torch.rand(3, 2, 3, 3)
+    with pytest.raises(QsrbenchError, match="2 candidates but \\(3,\\) probabilities"):
+        composite_conv2d(x, w, None, [nn.Identity(), nn.Identity()], [nn.Identity()],
+                         torch.full((3,), 1 / 3), torch.ones(1))
+    with pytest.raises(QsrbenchError, match="0 candidates"):
+        composite_conv2d(x, w, None, [], [nn.Identity()], torch.ones(0), torch.ones(1))
+    with pytest.raises(QsrbenchError, match=r"joint weights \(2, 2\) for 1 x 2 candidates"):
+        branch_sum_conv2d(x, w, None, [nn.Identity()], [nn.Identity(), nn.Identity()], torch.full((2, 2), 0.25))
+    layer = CompositeQuantConv2d(nn.Conv2d(2, 3, 3), [nn.Identity()], [LSQQuantizer(4, signed=True)])
+    layer(x)
+    with pytest.raises(QsrbenchError, match="candidate quantizer Identity has no bit-width"):
+        layer.expected_bitops()

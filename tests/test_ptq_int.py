@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from qsrbench.integer_board import integer_section, integer_verdict, pixel_verdict, psnr_verdict
+from qsrbench.integer_board import integer_section, pixel_verdict, psnr_verdict
 from qsrbench.kernels.integer_model import IntegerConv2d
 from qsrbench.methods import RunContext
 from qsrbench.models import create_model
@@ -58,12 +58,11 @@ def _info(low, high, steps=0.5, floor=0.3):
 
 
 def test_verdicts_by_hand():
-    assert integer_verdict(_info(-0.004, 0.003)) == "met"
-    assert integer_verdict(_info(-0.01, 0.01)) == "met"  # the bounds belong to the goal
-    assert integer_verdict(_info(-0.004, 0.003, steps=1.5)) == "not met"  # a pixel two steps off
-    assert integer_verdict(_info(0.011, 0.02)) == "not met"
-    assert integer_verdict(_info(-0.03, -0.02)) == "not met"
-    assert integer_verdict(_info(-0.02, 0.003)) == "not decided"
+    assert psnr_verdict(_info(-0.004, 0.003)) == "met"
+    assert psnr_verdict(_info(-0.01, 0.01)) == "met"  # the bounds belong to the goal
+    assert psnr_verdict(_info(0.011, 0.02)) == "not met"
+    assert psnr_verdict(_info(-0.03, -0.02)) == "not met"
+    assert pixel_verdict(_info(-0.004, 0.003, steps=1.5)) == "not met"  # a pixel two steps off
     assert psnr_verdict(_info(-0.02, 0.003, steps=3)) == "not decided"
     assert pixel_verdict(_info(-0.004, 0.003, steps=3)) == "not met"
     assert pixel_verdict(_info(-0.004, 0.003, steps=3, floor=2.5)) == "not met (at the f32 floor)"
