@@ -1,0 +1,261 @@
+"""QuantNAS: search an SR network's operations and bit-widths jointly, derive it, retrain it with
+LSQ weights and HWGQ activations, score it.
+
+Shvetsov, Osin, Zhelavskaya, Rybakov, ..., "QuantNAS: Quantization-aware Neural Architecture
+Search for Efficient Deployment on Mobile Device", IEEE Access 2024 (arXiv 2208.14839). Checked
+against the authors' code, diff7/QuanToaster @ b723e76 (``search_sr.py``, ``augment_sr.py``,
+``configs/quant_config.yaml``, ``genotypes.py``) and On-Point-RND/QuantNAS @ a74390e; written
+from the paper and those files, no code copied. The search space and the relaxed layers:
+:mod:`reference.quantnas_space`; the noise proxy and HWGQ: :mod:`qsrbench.quant.proxy`.
+
+Search (one job per ``mode``: ``"noise"``, the QuantNAS proxy, and ``"direct"``, quantizing with
+LSQ / HWGQ inside the supernet, the baseline the paper's speed claim is measured against):
+
+* two disjoint halves of the training images (even / odd positions in the sets' order): weights
+  step on the first, architecture (α) steps on the second (the code: 35 % / 35 % of the patches);
+* each iteration, from epoch ``alpha_warmup`` on, one α step (Adam, lr 3e-4, betas (0.5, 0.999))
+  on ``L1 + λ_H(e) · H + L_hw``, then one weight step (Adam, lr 1e-3, weight decay 3e-8, cosine
+  over all iterations, gradient norm clipped to 5) on ``L1`` (the entropy term has no weight
+  gradient); L1 in [0, 255] pixel units, the network in [0, 1];
+* entropy ``H`` = Σ over positions of the joint softmax's entropy; its weight
+  ``λ_H(e) = coef · e / (E − 1) · w₂(e)`` with ``w₂ = 0`` for ``e < ⌊E/4⌋``, else
+  ``log(e − ⌊E/4⌋ + 2) / log(E − ⌊E/4⌋ + 1)`` (:func:`entropy_weight`; coef 1e-3, E = 20 in the
+  code);
+* BitOps penalty ``L_hw = penalty · (F − F₀/n) / (n F₀ − F₀/n)`` (:func:`bitops_penalty`), ``F``
+  the supernet's expected BitOps (FLOPs x Σ p_b b, the code's form), ``F₀`` its value at uniform
+  α on the first α batch, ``n`` = 1.25 (the code's ``n_ops / 4`` with 5 position kinds);
+* derivation: per position the (operation, bits) of largest joint probability at the end of the
+  search (the QuanToaster code keeps the epoch of lowest validation L1 and falls back to the
+  first operation when every logit is <= 0; QN keeps the last epoch, as here).
+
+Retraining: the derived network from scratch (the code: 30 epochs, Adam lr 1e-4, cosine), in
+``[method.train]``, with the harness's training loop; scored like every SR model. Its BitOps are
+the harness counter's (MACs x w bits x a bits, every quantized conv at its searched width, ADQ's
+1x1 convs FP).
+
+Search cost in ``extra.search``: wall seconds of the search loop, iterations, α and weight steps,
+seconds per iteration. Not measured yet: peak memory of each mode.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Annotated, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from qsrbench.bitops import REFERENCE_LR, layer_costs
+from qsrbench.env import device_name
+from qsrbench.errors import QsrbenchError
+from qsrbench.models import RangeAdapter
+from qsrbench.provenance import code_fingerprint, roots_for
+from qsrbench.quant.size import model_size
+from qsrbench.registry import register_method
+from qsrbench.simnoise import Float64Eval
+from qsrbench.spec import Strict, spec_hash
+from qsrbench.train.config import Schedule
+from qsrbench.train.loop import lr_factor, train_loop
+from qsrbench.train.method import TrainedSRMethod, TrainParams, l1_objective
+from qsrbench.train.patches import PatchSampler, load_training_images
+
+from .quantnas_space import BASIC_SPACE, QuantSRNet, check_space, conv_bits, derived_choices, supernet_choices
+
+__all__ = ["QuantNAS", "QuantNASParams", "SearchConfig", "entropy_weight", "bitops_penalty"]
+
+
+class SearchConfig(Strict):
+    """The ``[method.search]`` table: data, budget, optimizers and regularisers of the search."""
+
+    sets: list[str] = Field(["T91", "BSD200"], min_length=1, description="HR training sets (split in two halves)")
+    max_images: Annotated[int, Field(ge=2)] | None = Field(None, description="first images of each set only")
+    epochs: Annotated[int, Field(ge=1)] = Field(20, description="search epochs E (the code: 20)")
+    steps_per_epoch: Annotated[int, Field(ge=1)] = Field(description="iterations per epoch (one α and one weight step)")
+    batch: Annotated[int, Field(ge=1)] = Field(32, description="patch pairs per step (the code: 32)")
+    patch: Annotated[int, Field(ge=2)] = Field(96, description="HR patch side, pixels (the code: 180)")
+    lr: Annotated[float, Field(gt=0)] = Field(1e-3, description="Adam lr of the weights (cosine)")
+    weight_decay: Annotated[float, Field(ge=0)] = Field(3e-8, description="weight decay of the weights")
+    grad_clip: Annotated[float, Field(gt=0)] = Field(5.0, description="gradient norm clip of the weights")
+    alpha_lr: Annotated[float, Field(gt=0)] = Field(3e-4, description="Adam lr of the architecture logits")
+    alpha_warmup: Annotated[int, Field(ge=0)] = Field(0, description="epochs before the first α step")
+    entropy_coef: Annotated[float, Field(ge=0)] = Field(1e-3, description="coefficient of the entropy term")
+    bitops_penalty: Annotated[float, Field(ge=0)] = Field(0.0, description="coefficient of the BitOps penalty")
+    bitops_bound: Annotated[float, Field(gt=1)] = Field(1.25, description="n: the penalty maps [F0/n, n F0] to [0, 1]")
+    noise: Literal["gaussian", "uniform"] = Field("gaussian", description="noise n: N(0,1)/2 or U[-1/2,1/2]")
+    bits: list[int] = Field([4, 8], min_length=1, description="candidate bit-widths (HWGQ: 2, 4, 8)")
+    channels: Annotated[int, Field(ge=3)] = Field(36, description="feature channels (a multiple of 3)")
+    cells: Annotated[int, Field(ge=1)] = Field(3, description="body cells")
+    adq: bool = Field(True, description="adaptive deviation scaling around cells, body and tail")
+    space: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in BASIC_SPACE.items()},
+                                        description="candidate operations per position kind")
+
+
+class QuantNASParams(TrainParams):
+    name: Literal["quantnas"] = Field(description="QuantNAS: joint operation x bit-width search")
+    search: SearchConfig = Field(description="the search ([method.search])")
+    modes: list[Literal["noise", "direct"]] = Field(["noise"], min_length=1, description=(
+        "search with the noise proxy, with direct quantization, or both (one job each)"))
+
+
+def entropy_weight(epoch: int, epochs: int, coef: float) -> float:
+    """``coef · e/(E−1) · w₂(e)`` (module docstring); epochs 0-based."""
+    warm = epochs // 4
+    if epoch < warm:
+        return 0.0
+    w1 = epoch / (epochs - 1) if epochs > 1 else 1.0
+    return coef * w1 * math.log(epoch - warm + 2) / math.log(epochs - warm + 1)
+
+
+def bitops_penalty(bitops: torch.Tensor, initial: float, coef: float, bound: float) -> torch.Tensor:
+    """``coef · (F − F₀/n) / (n F₀ − F₀/n)``: 0 at F₀/n, ``coef`` at n F₀."""
+    low, high = initial / bound, initial * bound
+    return coef * (bitops - low) / (high - low)
+
+
+def _l1(net, lr, hr) -> torch.Tensor:
+    return F.l1_loss(net(lr / 255.0) * 255.0, hr)
+
+
+def run_search(net: QuantSRNet, weights: PatchSampler, arch: PatchSampler, cfg: SearchConfig,
+               device: str) -> dict:
+    """The alternating search loop (module docstring) on ``net`` in place; returns its facts."""
+    w_opt = torch.optim.Adam(net.weight_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.alpha_lr, betas=(0.5, 0.999))
+    total, cosine = cfg.epochs * cfg.steps_per_epoch, Schedule(kind="cosine")
+    initial, history, alpha_steps = None, [], 0
+    net.train()
+    t0 = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        lam = entropy_weight(epoch, cfg.epochs, cfg.entropy_coef)
+        for step in range(cfg.steps_per_epoch):
+            if epoch >= cfg.alpha_warmup:
+                lr, hr = (t.to(device) for t in arch.next_batch())
+                l1 = _l1(net, lr, hr)
+                bitops = net.expected_bitops()
+                initial = float(bitops.detach()) if initial is None else initial
+                loss = l1 + lam * net.entropy() + bitops_penalty(bitops, initial, cfg.bitops_penalty, cfg.bitops_bound)
+                a_opt.zero_grad(set_to_none=True)
+                loss.backward()
+                a_opt.step()
+                alpha_steps += 1
+            for g in w_opt.param_groups:
+                g["lr"] = cfg.lr * lr_factor(cosine, epoch * cfg.steps_per_epoch + step, total)
+            lr, hr = (t.to(device) for t in weights.next_batch())
+            w_opt.zero_grad(set_to_none=True)
+            loss = _l1(net, lr, hr)
+            if not torch.isfinite(loss):
+                raise QsrbenchError(f"search diverged in epoch {epoch + 1} (L1 {loss.item()}); lower method.search.lr")
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.weight_parameters(), cfg.grad_clip)
+            w_opt.step()
+        history.append({"epoch": epoch, "l1": float(loss.detach()), "entropy": float(net.entropy().detach()),
+                        "entropy_weight": lam})
+    seconds = time.perf_counter() - t0
+    return {"search_s": seconds, "iterations": total, "alpha_steps": alpha_steps, "weight_steps": total,
+            "s_per_iteration": seconds / total, "initial_bitops": initial, "history": history,
+            "device": device_name(device), "threads": torch.get_num_threads()}
+
+
+@register_method
+class QuantNAS(TrainedSRMethod):
+    name = "quantnas"
+    Params = QuantNASParams
+    citation = "Shvetsov et al., QuantNAS, IEEE Access 2024 (arXiv 2208.14839)"
+    requires_model = False  # the network is searched ([method.search])
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.searched: dict[tuple, dict] = {}
+        self._final: dict[tuple, QuantSRNet] = {}
+
+    @classmethod
+    def check_spec(cls, spec):
+        problems = super().check_spec(spec)
+        if spec.model is not None:
+            problems.append(("model", "quantnas searches its own network: remove the [model] table"))
+        cfg: SearchConfig = spec.method.search
+        try:
+            check_space(cfg.space, cfg.bits)
+        except QsrbenchError as exc:
+            problems.append(("method.search", str(exc)))
+        if cfg.channels % 3:
+            problems.append(("method.search.channels", f"{cfg.channels} is not a multiple of 3 (grouped convs)"))
+        if any(cfg.patch % s for s in spec.scales):
+            problems.append(("method.search.patch", f"{cfg.patch} is not a multiple of every scale {spec.scales}"))
+        return problems
+
+    @classmethod
+    def data_sets(cls, spec):
+        return [*super().data_sets(spec), *spec.method.search.sets]
+
+    def variants(self, spec):
+        return list(spec.method.modes)
+
+    def _samplers(self, spec, scale, ctx) -> tuple[PatchSampler, PatchSampler]:
+        cfg: SearchConfig = spec.method.search
+        images, digest = load_training_images(cfg.sets, scale, cfg.patch // scale, data_root=ctx.data_root,
+                                              data_root_arg=ctx.data_root_arg, max_images=cfg.max_images,
+                                              verify=ctx.verify)
+        if len(images) < 2:
+            raise QsrbenchError(f"spec {spec.name}: the search needs at least 2 training images (two halves)")
+        return tuple(PatchSampler(images[half::2], scale, cfg.patch, cfg.batch, seed=spec.seed + half,
+                                  digest=digest) for half in (0, 1))
+
+    def search(self, spec, scale, ctx, mode: str) -> tuple[dict[str, tuple[str, int]], dict]:
+        """Search in ``mode``; returns the derived choice and the search facts."""
+        cfg: SearchConfig = spec.method.search
+        torch.manual_seed(spec.seed)
+        net = QuantSRNet(supernet_choices(cfg.space, cfg.bits), channels=cfg.channels, cells=cfg.cells,
+                         scale=scale, adq=cfg.adq, mode=mode, noise=cfg.noise).to(ctx.device)
+        facts = run_search(net, *self._samplers(spec, scale, ctx), cfg, ctx.device)
+        choice = net.derive()
+        facts["probabilities"] = {pos: [round(float(p), 6) for p in net.probs(pos).detach().flatten()]
+                                  for pos in net.choices}
+        return choice, facts
+
+    def build(self, spec, scale, ctx, variant=None):
+        """Search, derive, retrain (the training loop, resumable), and return the scored model."""
+        cfg = spec.method.search
+        choice, facts = self.search(spec, scale, ctx, variant)
+        torch.manual_seed(spec.seed)
+        net = QuantSRNet(derived_choices(choice), channels=cfg.channels, cells=cfg.cells, scale=scale,
+                         adq=cfg.adq, mode="direct").to(ctx.device)
+        train = spec.method.train
+        code = code_fingerprint(roots_for(spec))["digest"]
+        meta = {"spec": spec.name, "version": spec.version, "spec_hash": spec_hash(spec), "scale": scale,
+                "variant": variant, "code": code, "architecture": {k: list(v) for k, v in choice.items()}}
+
+        def sampler() -> PatchSampler:
+            images, digest = load_training_images(train.sets, scale, train.patch // scale, data_root=ctx.data_root,
+                                                  data_root_arg=ctx.data_root_arg, max_images=train.max_images,
+                                                  verify=ctx.verify)
+            return PatchSampler(images, scale, train.patch, train.batch, augment=train.augment, seed=spec.seed,
+                                digest=digest)
+
+        res = train_loop(net, l1_objective(255.0), sampler, train, self.run_dir(spec, scale, variant, code),
+                         meta=meta, is_quant_param=lambda n: n.endswith(".step"),
+                         validate=self._validator(spec, scale, ctx, 1.0), seed=spec.seed, progress=ctx.progress)
+        key = (scale, variant)
+        self.trained[key], self.sizes[key], self._final[key] = res, model_size(res.model), res.model
+        self.searched[key] = {"architecture": {k: {"op": op, "bits": b} for k, (op, b) in choice.items()},
+                              **facts}
+        scored = RangeAdapter(res.model, 1.0)
+        return Float64Eval(scored) if spec.method.eval_dtype == "float64" else scored
+
+    def layer_costs(self, spec, scale, variant, lr_size=REFERENCE_LR):
+        """The derived network's convs at their searched bits (weights and activations), ADQ FP;
+        None before the job has searched."""
+        net = self._final.get((scale, variant))
+        if net is None:
+            return None
+        bits = conv_bits(net)
+        return layer_costs(net, (1, 3, *lr_size), lambda n, m: (bits[n], bits[n]) if n in bits else (32, 32))
+
+    def run_job(self, spec, job, ctx):
+        result = super().run_job(spec, job, ctx)
+        info = self.searched[(job.scale, job.variant)]
+        widths = [a["bits"] for a in info["architecture"].values()]
+        result.extra["search"] = {"mode": job.variant, "mean_bits_over_positions": sum(widths) / len(widths), **info}
+        return result
