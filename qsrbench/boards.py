@@ -1,7 +1,8 @@
 """Build every leaderboard page from the store: SR groups by :mod:`qsrbench.sr_board` (with the
 training section of :mod:`qsrbench.train_board` and the integer-execution section of
 :mod:`qsrbench.integer_board`), NAS groups by :mod:`qsrbench.nas_board`,
-performance-estimation groups by :mod:`qsrbench.estimate_board`, on the shared pieces of
+performance-estimation groups by :mod:`qsrbench.estimate_board`, searched SR networks by
+:mod:`qsrbench.search_board`, on the shared pieces of
 :mod:`qsrbench.leaderboard`."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from .integer_board import integer_section
 from .latency_board import latency_sections
 from .leaderboard import current_groups
 from .nas_board import is_nas_group, method_page, nas_board
+from .search_board import search_sections
 from .sr_board import fp_reference, sr_board
 from .store import Record
 from .train_board import ptq_reference, training_section
@@ -41,7 +43,7 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
             out[f"{g}.md"] = nas_board(g, rs, records, specs_index)
         else:
             out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g),
-                                      training_section(rs, ptq, fp) + integer_section(rs))
+                                      search_sections(rs) + training_section(rs, ptq, fp) + integer_section(rs))
     for board in sorted({b["info"]["board"] for b in benchmarks or []}):
         timing = latency_sections(benchmarks, board) + timing_sections(benchmarks, board)
         if board in groups:

@@ -43,6 +43,15 @@ def quantized(r: Record) -> bool:
     return min(r.bits.get("weight", 32), r.bits.get("activation", 32)) < 32
 
 
+def bits_label(r: Record) -> str:
+    """``"W/A"`` bits, or ``"mixed, mean b"`` for a mixed-precision network (``extra.mixed_precision``:
+    ``mean_bits`` over its quantized layers, unweighted)."""
+    mixed = (r.extra or {}).get("mixed_precision")
+    if mixed:
+        return f"mixed, mean {mixed['mean_bits']:.2f}"
+    return f"{r.bits.get('weight')}/{r.bits.get('activation')}"
+
+
 def trained(r: Record) -> bool:
     """Whether the harness trained the record's model (``extra["train"]``, :mod:`qsrbench.train`)."""
     return bool((r.extra or {}).get("train"))

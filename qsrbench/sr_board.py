@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from .claims import ClaimCheck, check_claims
-from .leaderboard import environments, history, human, quantized, table, trained
+from .leaderboard import bits_label, environments, history, human, quantized, table, trained
 from .stats import LEVEL, RESAMPLES, SEED, Interval, paired_bootstrap, paired_values
 from .store import Record
 
@@ -99,7 +99,7 @@ def _results_tables(records: list[Record], fp: dict[tuple, Record]) -> list[str]
                                              r.variant or "")):
             model = (r.model or "—") + (f" ({r.variant})" if r.variant else "")
             row = [r.method, f"{r.spec} v{r.spec_version}", model,
-                   f"{r.bits.get('weight')}/{r.bits.get('activation')}", protocol_label(r.protocol),
+                   bits_label(r), protocol_label(r.protocol),
                    f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else "—",
                    f"{r.metrics['ssim']:.4f}" if "ssim" in r.metrics else "—",
                    human(r.params), human(r.bitops)]

@@ -16,7 +16,7 @@ interval; a set with no trained record, or no reference record, is "not measured
 
 from __future__ import annotations
 
-from .leaderboard import quantized, table, trained
+from .leaderboard import bits_label, quantized, table, trained
 from .sr_board import delta_fp, protocol_key
 from .stats import LEVEL, paired_bootstrap, paired_values
 from .store import Record
@@ -100,8 +100,8 @@ def training_section(records: list[Record], ptq: dict[tuple, Record],
     rows = []
     for r in sorted(filter(trained, records), key=lambda r: (r.scale or 0, r.dataset, r.spec)):
         t, size = r.extra["train"], r.extra.get("size") or {}
-        rows.append([r.method, f"{r.spec} v{r.spec_version}", r.model or "—",
-                     f"{r.bits.get('weight')}/{r.bits.get('activation')}", f"{r.dataset} ×{r.scale}",
+        rows.append([r.method, f"{r.spec} v{r.spec_version}", (r.model or "—") + (f" ({r.variant})" if r.variant else ""),
+                     bits_label(r), f"{r.dataset} ×{r.scale}",
                      f"{r.metrics['psnr']:.2f}" if "psnr" in r.metrics else "—", _delta(r, ptq.get(_key(r))),
                      str(t["iterations"]), f"{t['batch']} × {t['patch']}²", " + ".join(t["sets"]),
                      _minutes(t["train_s"]), f"{t['it_per_s']:.2f}", str(t.get("threads", "?")),

@@ -52,7 +52,6 @@ from qsrbench.env import device_name
 from qsrbench.errors import QsrbenchError
 from qsrbench.models import RangeAdapter
 from qsrbench.provenance import code_fingerprint, roots_for
-from qsrbench.quant.size import model_size
 from qsrbench.registry import register_method
 from qsrbench.simnoise import Float64Eval
 from qsrbench.spec import Strict, spec_hash
@@ -61,7 +60,8 @@ from qsrbench.train.loop import lr_factor, train_loop
 from qsrbench.train.method import TrainedSRMethod, TrainParams, l1_objective
 from qsrbench.train.patches import PatchSampler, load_training_images
 
-from .quantnas_space import BASIC_SPACE, QuantSRNet, check_space, conv_bits, derived_choices, supernet_choices
+from .quantnas_space import (BASIC_SPACE, QuantSRNet, check_space, conv_bits, derived_choices, derived_size,
+                             supernet_choices)
 
 __all__ = ["QuantNAS", "QuantNASParams", "SearchConfig", "entropy_weight", "bitops_penalty"]
 
@@ -238,7 +238,7 @@ class QuantNAS(TrainedSRMethod):
                          meta=meta, is_quant_param=lambda n: n.endswith(".step"),
                          validate=self._validator(spec, scale, ctx, 1.0), seed=spec.seed, progress=ctx.progress)
         key = (scale, variant)
-        self.trained[key], self.sizes[key], self._final[key] = res, model_size(res.model), res.model
+        self.trained[key], self.sizes[key], self._final[key] = res, derived_size(res.model), res.model
         self.searched[key] = {"architecture": {k: {"op": op, "bits": b} for k, (op, b) in choice.items()},
                               **facts}
         scored = RangeAdapter(res.model, 1.0)
@@ -256,6 +256,7 @@ class QuantNAS(TrainedSRMethod):
     def run_job(self, spec, job, ctx):
         result = super().run_job(spec, job, ctx)
         info = self.searched[(job.scale, job.variant)]
-        widths = [a["bits"] for a in info["architecture"].values()]
-        result.extra["search"] = {"mode": job.variant, "mean_bits_over_positions": sum(widths) / len(widths), **info}
+        result.extra["search"] = {"mode": job.variant, "baseline_mode": "direct", **info}
+        bits = conv_bits(self._final[(job.scale, job.variant)])
+        result.extra["mixed_precision"] = {"mean_bits": sum(bits.values()) / len(bits), "layers": bits}
         return result

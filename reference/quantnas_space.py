@@ -47,8 +47,10 @@ from qsrbench.errors import QsrbenchError
 from qsrbench.quant.composite import mix
 from qsrbench.quant.modules import LSQQuantizer
 from qsrbench.quant.proxy import hwgq, hwgq_step, range_noise
+from qsrbench.quant.size import ModelSize
 
-__all__ = ["OPS", "BASIC_SPACE", "POSITIONS", "QuantSRNet", "check_space"]
+__all__ = ["OPS", "BASIC_SPACE", "POSITIONS", "QuantSRNet", "check_space", "supernet_choices", "derived_choices",
+           "conv_bits", "derived_size"]
 
 # operation -> its convolutions (kernel h, kernel w, groups); a factorised op is two convs
 OPS: dict[str, tuple[tuple[int, int, int], ...]] = {
@@ -284,3 +286,14 @@ def conv_bits(net: QuantSRNet) -> dict[str, int]:
                 raise QsrbenchError(f"{name} has {len(module.bits)} candidate bit-widths: not a derived network")
             out.update({f"{name}.convs.{i}": module.bits[0] for i in range(len(module.convs))})
     return out
+
+
+def derived_size(net: QuantSRNet) -> ModelSize:
+    """Stored size of a derived network (:mod:`qsrbench.quant.size`'s convention): each quantized
+    conv's weight at its bits, every other parameter (LSQ steps, BN, ADQ's φ) at 32 bits."""
+    bits = conv_bits(net)
+    modules = dict(net.named_modules())
+    quantized = {id(modules[name].weight): b for name, b in bits.items()}
+    count = sum(p.numel() for p in net.parameters())
+    total = sum(p.numel() * quantized.get(id(p), 32) for p in net.parameters())
+    return ModelSize(count, total, 32 * count)
