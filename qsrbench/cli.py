@@ -165,10 +165,8 @@ def cmd_sweep(args) -> int:
 
 def cmd_leaderboard(args) -> int:
     from .bench_board import load_benchmarks
-    from .boards import build_leaderboards
-    from .latency_board import latency_plots
+    from .boards import build_leaderboards, build_plots
     from .leaderboard import spec_index, write_leaderboards
-    from .plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
     from .store import load_records
 
     index = None
@@ -180,9 +178,8 @@ def cmd_leaderboard(args) -> int:
     records = load_records(_results_dir(args.results))
     out = Path(args.out)
     benchmarks = load_benchmarks(_results_dir(args.results) / "benchmarks")
-    boards = build_leaderboards(records, index, plot_links(records), benchmarks)
-    pngs = {name: data for g in PLOTTED_GROUPS for name, data in render_psnr_vs_bitops(records, g).items()}
-    pngs.update(latency_plots(benchmarks))
+    links, pngs = build_plots(records, benchmarks)
+    boards = build_leaderboards(records, index, links, benchmarks)
     if args.check:
         stale = [n for n, text in boards.items()
                  if not (out / n).is_file() or (out / n).read_text(encoding="utf-8") != text]

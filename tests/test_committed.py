@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from qsrbench.bench_board import load_benchmarks
-from qsrbench.boards import build_leaderboards
+from qsrbench.boards import build_leaderboards, build_plots
 from qsrbench.latency_board import latency_plots
 from qsrbench.leaderboard import spec_index
-from qsrbench.plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
 from qsrbench.spec import discover_specs, load_spec, spec_hash
 from qsrbench.store import load_records
 
@@ -52,7 +51,7 @@ def test_record_matches_its_spec(record):
 
 
 def test_leaderboards_are_generated_from_results():
-    boards = build_leaderboards(RECORDS, spec_index(SPECS.values()), plot_links(RECORDS), BENCHMARKS)
+    boards = build_leaderboards(RECORDS, spec_index(SPECS.values()), build_plots(RECORDS, BENCHMARKS)[0], BENCHMARKS)
     for name, text in boards.items():
         path = REPO / "leaderboards" / name
         assert path.is_file(), f"{path} is missing: run `qsrbench leaderboard`"
@@ -61,9 +60,9 @@ def test_leaderboards_are_generated_from_results():
 
 def test_linked_plots_are_committed_and_current():
     """The PNGs are rendered deterministically, so the committed bytes must be today's."""
-    rendered = {n: b for g in PLOTTED_GROUPS for n, b in render_psnr_vs_bitops(RECORDS, g).items()}
-    assert sorted(rendered) == sorted(n for names in plot_links(RECORDS).values() for n in names)
-    rendered.update(latency_plots(BENCHMARKS))
+    links, rendered = build_plots(RECORDS, BENCHMARKS)
+    linked = {n for names in links.values() for n in names}
+    assert linked == set(rendered) - set(latency_plots(BENCHMARKS))  # latency plots: linked by their board
     for name, data in rendered.items():
         path = REPO / "leaderboards" / name
         assert path.is_file(), f"{path} is missing: run `qsrbench leaderboard`"

@@ -1,0 +1,127 @@
+"""PSNR-BitOps front of searched SR networks against quantized fixed architectures.
+
+Points (one set and scale, Set5 x4 by default; current records only, :mod:`qsrbench.leaderboard`):
+
+* **searched**: every record (beyond the smoke tier, as every point) with ``extra.search`` (a network found by a search method, derived
+  and retrained), labelled by spec and search mode;
+* **fixed**: the quantized and full-precision records of the zoo's fixed architectures from the
+  other groups (post-training and quantization-aware), per model and method the best variant
+  per weight/activation bit-width; the FP point is the checkpoint's 32/32 record.
+
+The front is the set of points no other point dominates (another point with BitOps ≤ and PSNR ≥,
+one of them strictly). BitOps: the records' (a 320x180 LR input, :mod:`qsrbench.bitops`); PSNR
+in dB on the records' protocols, which the table names (a searched network is scored on its spec's
+protocol, a checkpoint on its own: they can differ by a few hundredths of a dB on the Y channel).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .leaderboard import bits_label, current_groups, quantized, table, trained
+from .store import Record
+
+__all__ = ["ParetoPoint", "pareto_points", "front", "pareto_section", "pareto_plots", "pareto_links", "PARETO_NAME"]
+
+PARETO_NAME = "search_pareto_{dataset}_x{scale}.png"
+
+
+@dataclass(frozen=True)
+class ParetoPoint:
+    kind: str  # "searched" or "fixed"
+    series: str  # the line / marker group: "<spec> (<mode>)" or "<model> <method>"
+    label: str  # the point's own tag: bits
+    bitops: int
+    psnr: float
+    record: Record
+
+
+def _current(records: list[Record]) -> list[Record]:
+    """Current records beyond the smoke tier (a smoke run's network is not a result)."""
+    return [r for rs in current_groups(records).values() for r in rs if r.tier != "smoke"]
+
+
+def _searched(r: Record) -> bool:
+    return bool((r.extra or {}).get("search", {}).get("architecture"))
+
+
+def pareto_points(records: list[Record], dataset: str = "Set5", scale: int = 4) -> list[ParetoPoint]:
+    """Every searched point and the best fixed-architecture point per (model, method, bits)."""
+    every = [r for r in _current(records) if r.dataset == dataset and r.scale == scale and r.bitops
+             and "psnr" in r.metrics]
+    points = [ParetoPoint("searched", f"{r.spec} ({r.variant or r.method})", bits_label(r), r.bitops,
+                          r.metrics["psnr"], r) for r in every if _searched(r)]
+    best: dict[tuple, Record] = {}
+    for r in every:
+        if _searched(r) or not r.model or not (r.checkpoint_sha256 or trained(r)):
+            continue
+        method = "FP" if not quantized(r) and not trained(r) else r.method
+        key = (r.model, method, r.bits.get("weight"), r.bits.get("activation"))
+        if key not in best or r.metrics["psnr"] > best[key].metrics["psnr"]:
+            best[key] = r
+    points += [ParetoPoint("fixed", f"{m} {method}", f"W{w}A{a}", r.bitops, r.metrics["psnr"], r)
+               for (m, method, w, a), r in sorted(best.items(), key=lambda kv: str(kv[0]))]
+    return points
+
+
+def front(points: list[ParetoPoint]) -> list[ParetoPoint]:
+    """The non-dominated points, in increasing BitOps."""
+    out = []
+    for p in points:
+        dominated = any(q.bitops <= p.bitops and q.psnr >= p.psnr and (q.bitops < p.bitops or q.psnr > p.psnr)
+                        for q in points)
+        if not dominated:
+            out.append(p)
+    return sorted(out, key=lambda p: (p.bitops, -p.psnr))
+
+
+def pareto_section(records: list[Record], dataset: str = "Set5", scale: int = 4) -> list[str]:
+    """The page's table of the front (empty without searched points)."""
+    points = pareto_points(records, dataset, scale)
+    if not any(p.kind == "searched" for p in points):
+        return []
+    from .sr_board import protocol_label
+
+    on = front(points)
+    rows = [[p.kind, p.series, p.label, f"{p.bitops:.3e}", f"{p.psnr:.2f}", "yes" if p in on else "",
+             protocol_label(p.record.protocol)] for p in sorted(points, key=lambda p: (p.bitops, -p.psnr))]
+    return [f"## PSNR-BitOps front, {dataset} ×{scale}", "",
+            "Searched networks against the quantized and FP fixed architectures of the other leaderboards (best "
+            "variant per model, method and bits); *front*: no other point has fewer or equal BitOps and a higher "
+            "or equal PSNR. BitOps for a 320x180 LR input.", "",
+            table(rows, ["Kind", "Series", "Bits", "BitOps", "PSNR ↑", "Front", "Protocol"]), ""]
+
+
+def pareto_links(records: list[Record], dataset: str = "Set5", scale: int = 4) -> dict[str, list[str]]:
+    """``{group: [png name]}`` for each group holding searched records at ``dataset`` x``scale``."""
+    groups = {r.leaderboard for r in _current(records) if _searched(r) and r.dataset == dataset and r.scale == scale}
+    return {g: [PARETO_NAME.format(dataset=dataset, scale=scale)] for g in sorted(groups)}
+
+
+def pareto_plots(records: list[Record], dataset: str = "Set5", scale: int = 4) -> dict[str, bytes]:
+    """``{png name: bytes}``: the front's plot (none without searched points); deterministic bytes."""
+    from .plots import _png, _pyplot
+
+    points = pareto_points(records, dataset, scale)
+    if not any(p.kind == "searched" for p in points):
+        return {}
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
+    for series in sorted({p.series for p in points}):
+        mine = sorted((p for p in points if p.series == series), key=lambda p: p.bitops)
+        searched = mine[0].kind == "searched"
+        ax.plot([p.bitops for p in mine], [p.psnr for p in mine], marker="*" if searched else "o",
+                markersize=11 if searched else 5, linestyle="none" if searched else "-", label=series)
+        for p in mine:
+            ax.annotate(p.label, (p.bitops, p.psnr), textcoords="offset points", xytext=(3, 3), fontsize=6)
+    on = front(points)
+    ax.step([p.bitops for p in on], [p.psnr for p in on], where="post", color="black", linewidth=0.8,
+            linestyle="--", label="front")
+    ax.set_xscale("log")
+    ax.set_xlabel("BitOps (320x180 LR input, log scale)")
+    ax.set_ylabel(f"PSNR on {dataset} (dB, Y)")
+    ax.set_title(f"Searched networks vs fixed architectures, {dataset} x{scale}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return {PARETO_NAME.format(dataset=dataset, scale=scale): _png(fig)}

@@ -1,0 +1,60 @@
+"""The searched-network sections and the PSNR-BitOps front, on hand-made records."""
+
+from __future__ import annotations
+
+from qsrbench.pareto import front, pareto_links, pareto_points, pareto_section
+from qsrbench.search_board import search_sections
+from qsrbench.store import Record
+
+ARCH = {"head1": {"op": "conv3x3", "bits": 8}, "tail2": {"op": "conv1x1", "bits": 4}}
+
+
+def _rec(spec, psnr, bitops, *, variant=None, model=None, bits=(32, 32), search=None, tier="small",
+         board="b", method="m", sha="w"):
+    extra = {}
+    if search is not None:
+        extra = {"search": {"mode": variant, "baseline_mode": "direct", "architecture": ARCH, "search_s": search,
+                            "iterations": 10, "s_per_iteration": search / 10, "device": "cpu", "threads": 2},
+                 "mixed_precision": {"mean_bits": 6.0, "layers": {"a": 8, "b": 4}}}
+    return Record(spec=spec, spec_version=1, spec_hash="h", spec_file="f.toml", leaderboard=board, tier=tier,
+                  method=method, model=model, bits={"weight": bits[0], "activation": bits[1]}, dataset="Set5",
+                  scale=4, variant=variant, metrics={"psnr": psnr},
+                  metric_info={"psnr": {"unit": "dB", "direction": "higher", "tolerance": 0.01}},
+                  bitops=bitops, wall_s=1.0, env={"device": "cpu"}, timestamp="2026-01-01T00:00:00",
+                  checkpoint_sha256=None if search is not None else sha, extra=extra)
+
+
+RECORDS = [
+    _rec("qn", 30.0, 400, variant="noise", search=70.0, board="q", method="quantnas"),
+    _rec("qn", 29.0, 500, variant="direct", search=100.0, board="q", method="quantnas"),
+    _rec("qn-smoke", 8.0, 10, variant="noise", search=1.0, board="qs", method="quantnas", tier="smoke"),
+    _rec("ptq-a", 31.0, 1000, model="imdn", bits=(8, 8), board="ptq", method="ptq"),
+    _rec("ptq-a", 29.5, 300, model="imdn", bits=(4, 4), board="ptq", method="ptq"),
+    _rec("ptq-b", 29.4, 300, model="imdn", bits=(4, 4), board="ptq", method="ptq"),  # worse variant: not a point
+    _rec("fp-a", 31.5, 32000, model="imdn", board="fp", method="fp"),
+]
+
+
+def test_front_by_hand():
+    points = pareto_points(RECORDS)
+    assert len(points) == 5  # 2 searched (smoke left out) + imdn FP, W8A8, best W4A4
+    on = front(points)
+    # (300, 29.5) (400, 30.0) (1000, 31.0) (32000, 31.5) are non-dominated; (500, 29.0) is dominated by (400, 30.0)
+    assert [(p.bitops, p.psnr) for p in on] == [(300, 29.5), (400, 30.0), (1000, 31.0), (32000, 31.5)]
+    assert {p.series for p in points if p.kind == "fixed"} == {"imdn FP", "imdn ptq"}
+
+
+def test_front_is_linked_only_from_pages_with_searched_records_beyond_smoke():
+    assert pareto_links(RECORDS) == {"q": ["search_pareto_Set5_x4.png"]}
+    lines = "\n".join(pareto_section(RECORDS)).splitlines()
+    assert lines[0] == "## PSNR-BitOps front, Set5 ×4"
+    assert sum("| yes" in line for line in lines) == 4
+
+
+def test_search_sections_show_choices_and_the_time_ratio():
+    text = "\n".join(search_sections(RECORDS[:2]))
+    lines = text.splitlines()
+    assert "conv3x3 @ 8" in text and "conv1x1 @ 4" in text and "mixed, mean 6.00" in text
+    (ratio_row,) = [line for line in lines if line.startswith("| qn v1") and "| noise " in line and "direct" in line]
+    assert "0.700" in ratio_row  # 7.0 s / 10 it against 10.0 s / 10 it
+    assert search_sections(RECORDS[3:]) == []
