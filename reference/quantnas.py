@@ -39,6 +39,7 @@ seconds per iteration. Not measured yet: peak memory of each mode.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from typing import Annotated, Literal
@@ -250,8 +251,9 @@ class QuantNAS(TrainedSRMethod):
         net = self._final.get((scale, variant))
         if net is None:
             return None
-        bits = conv_bits(net)
-        return layer_costs(net, (1, 3, *lr_size), lambda n, m: (bits[n], bits[n]) if n in bits else (32, 32))
+        bits = conv_bits(net)  # a float32 copy: the scored network may have been converted to float64
+        return layer_costs(copy.deepcopy(net).float(), (1, 3, *lr_size),
+                           lambda n, m: (bits[n], bits[n]) if n in bits else (32, 32))
 
     def run_job(self, spec, job, ctx):
         result = super().run_job(spec, job, ctx)

@@ -94,8 +94,15 @@ class _QConv(nn.Conv2d):
         super().__init__(cin, cout, (kh, kw), padding=(kh // 2, kw // 2), groups=groups, bias=False)
         self.bits = list(bits)
         self.lsq = nn.ModuleList(LSQQuantizer(b, signed=True) for b in bits)
+        # whether the LSQ steps hold values (initialised or trained): a buffer, so that a network
+        # loaded from a checkpoint does not initialise its trained steps again on its first call
+        self.register_buffer("lsq_ready", torch.zeros((), dtype=torch.bool))
 
     def forward(self, x: torch.Tensor, p: torch.Tensor, mode: str, noise: str) -> torch.Tensor:
+        if mode == "direct" and not self.lsq_ready.is_meta:  # the cost counter runs on meta tensors
+            for q in self.lsq:
+                q.initialized = q.initialized or bool(self.lsq_ready)
+            self.lsq_ready.fill_(True)
         x = F.relu(x)
         if mode == "noise":
             f = 1.0 / (len(self.bits) + 1)

@@ -178,3 +178,29 @@ def test_noise_mixing_coefficients_by_hand():
     out.sum().backward()
     assert torch.allclose(x.grad, torch.full_like(x, 1 / 3 * 14 / 15 * 0.8))
     assert float(conv.weight.grad) == pytest.approx(9 * 1 / 3 * 14 / 15 * 0.6)
+
+
+def test_loaded_network_keeps_its_trained_lsq_steps():
+    """A derived network loaded from a state dict (a finished or resumed run) must not initialise
+    its LSQ steps again on its first call (LSQQuantizer's flag is a plain attribute)."""
+    torch.manual_seed(0)
+    trained = QuantSRNet(derived_choices(CHOICE), channels=12, cells=1, mode="direct")
+    x = torch.rand(1, 3, 6, 6)
+    trained(x)
+    with torch.no_grad():
+        for name, p in trained.named_parameters():
+            if name.endswith(".step"):
+                p.mul_(1.7)  # "trained" steps, away from their initial values
+    loaded = QuantSRNet(derived_choices(CHOICE), channels=12, cells=1, mode="direct")
+    loaded.load_state_dict(trained.state_dict())
+    assert torch.equal(loaded(x), trained(x))
+    steps = {n: float(p) for n, p in loaded.named_parameters() if n.endswith(".step")}
+    assert steps == {n: float(p) for n, p in trained.named_parameters() if n.endswith(".step")}
+
+
+def test_costs_of_a_network_scored_in_float64():
+    net = QuantSRNet(derived_choices(CHOICE), channels=12, cells=1, scale=4, mode="direct")
+    net(torch.rand(1, 3, 6, 5))
+    method = QuantNAS()
+    method._final[(4, "noise")] = net.to(torch.float64)  # Float64Eval converts the scored network in place
+    assert sum(c.bitops for c in method.layer_costs(None, 4, "noise", lr_size=(6, 5))) > 0
