@@ -89,3 +89,29 @@ def test_bad_specs_name_the_field(changes, field, text):
     with pytest.raises(SpecError) as err:
         edited_spec(SMOKE, **changes)
     assert any(p.startswith(field) and text in p for p in err.value.problems), err.value.problems
+
+
+QAT_SMOKE = "suites/specs/dqss/dqss-qat-imdn-x4-w4a4-smoke.toml"
+
+
+@pytest.mark.parametrize("changes,field,text", [
+    ({"bits.activation": 8}, "bits", "one shared bit-width"),
+    ({"method.train.patch": 50}, "method.train.patch", "multiple"),
+    ({"method.search_steps": 10}, "method.search_steps", ""),
+])
+def test_qat_mode_checks_both_tables(changes, field, text):
+    with pytest.raises(SpecError) as err:
+        edited_spec(QAT_SMOKE, **changes)
+    assert any(p.startswith(field) and text in p for p in err.value.problems), err.value.problems
+
+
+def test_qat_mode_trains_relaxations_with_the_quantizers_and_costs_like_ptq_mode():
+    from reference.dqss_qat import DQSSQAT
+
+    m = DQSSQAT()
+    assert [m.is_quant_param(n) for n in ("IMDB1.c1.alpha", "IMDB1.c1.beta", "IMDB1.c1.act_quantizers.3.step",
+                                          "IMDB1.c1.conv.weight", "IMDB1.c1.conv.bias")] == [True] * 3 + [False] * 2
+    qat, ptq = edited_spec(QAT_SMOKE), edited_spec(SMOKE)
+    assert m.variants(qat) == ["search", "fixed mse/mse"]
+    assert sum(c.bitops for c in m.layer_costs(qat, 4, "search")) == sum(
+        c.bitops for c in DQSS().layer_costs(ptq, 4, "search"))
