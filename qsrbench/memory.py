@@ -3,8 +3,9 @@
 :func:`saved_tensor_bytes` counts the bytes autograd keeps for the backward pass of a forward
 (the activation memory that dominates a training step's peak): every tensor packed by autograd
 while ``fn`` runs, each storage counted once (views of one storage share it). It is
-deterministic, needs no allocator statistics, and means the same on a CPU and a GPU; parameters
-and their gradients are not included (they are the same whatever the forward mode). On CUDA,
+deterministic, needs no allocator statistics, and means the same on a CPU and a GPU. A parameter
+autograd saves (e.g. a conv's weight, kept for the input's gradient) is counted once; gradients and
+optimizer states are not (they do not depend on the forward mode). On CUDA,
 :func:`cuda_peak_bytes` gives the allocator's peak as well.
 """
 

@@ -55,7 +55,7 @@ from qsrbench.quant.config import QuantConfig, TensorQuant
 from qsrbench.quant.convert import quantize_model
 from qsrbench.quant.modules import (DoReFaWeight, LSQQuantizer, PACTQuantizer, PAMSQuantizer, UniformQuantizer,
                                     make_quantizer)
-from qsrbench.registry import models, register_method
+from qsrbench.registry import datasets, models, register_method
 from qsrbench.simnoise import Float64Eval
 from qsrbench.spec import MethodParams
 
@@ -139,7 +139,8 @@ class _Chosen(nn.Module):
 @torch.no_grad()
 def calibrate_composites(fp: nn.Module, layers: dict[str, CompositeQuantConv2d], batches: list[torch.Tensor]) -> None:
     """Calibrate every activation candidate on the FP network's inputs to its layer: uniform
-    ranges observed over all batches, LSQ steps initialised on the first, PACT/PAMS clips set to
+    ranges observed over all batches, LSQ steps initialised on the first (weight candidates' LSQ
+    steps on the weight, here once, so that a checkpoint loaded later keeps its trained steps), PACT/PAMS clips set to
     the largest |input| (1 where a layer's calibration input is all zero, e.g. a channel-attention
     branch whose ReLU is dead on these patches: any positive step quantizes zeros exactly, and a
     zero step would divide by zero). Weight candidates take their ranges from the weight on each call."""
@@ -167,6 +168,8 @@ def calibrate_composites(fp: nn.Module, layers: dict[str, CompositeQuantConv2d],
                 q(seen[name][0])  # LSQ: the step from the first batch
                 if float(q.step) <= 0:  # an all-zero input (e.g. a dead attention branch): any step quantizes it
                     q.step.fill_(1.0)
+        for q in layer.weight_quantizers:  # LSQ weight steps start now, not at a resumed run's first call
+            q(layer.conv.weight)
 
 
 def search_strategies(qnet: nn.Module, fp: nn.Module, layers: dict[str, CompositeQuantConv2d],
@@ -228,6 +231,15 @@ class DQSS(SRMethod):
     @classmethod
     def check_spec(cls, spec):
         problems = super().check_spec(spec)
+        if spec.model is not None and not spec.model.weights:
+            problems.append(("model.weights", "dqss quantizes a pretrained model: give its weights"))
+        try:
+            role = getattr(datasets.get(spec.method.calib_set), "role", "test")
+            if role != "train":
+                problems.append(("method.calib_set", f"{spec.method.calib_set} is a {role} set; calibrate on a "
+                                 "training set (T91, BSD200)"))
+        except QsrbenchError as exc:
+            problems.append(("method.calib_set", str(exc)))
         b = spec.bits
         if b.weight != b.activation:
             problems.append(("bits", f"dqss searches strategies at one shared bit-width; got W{b.weight}A{b.activation}"))

@@ -15,8 +15,9 @@ LSQ / HWGQ inside the supernet, the baseline the paper's speed claim is measured
   step on the first, architecture (α) steps on the second (the code: 35 % / 35 % of the patches);
 * each iteration, from epoch ``alpha_warmup`` on, one α step (Adam, lr 3e-4, betas (0.5, 0.999))
   on ``L1 + λ_H(e) · H + L_hw``, then one weight step (Adam, lr 1e-3, weight decay 3e-8, cosine
-  over all iterations, gradient norm clipped to 5) on ``L1`` (the entropy term has no weight
-  gradient); L1 in [0, 255] pixel units, the network in [0, 1];
+  over the epochs, stepped once per epoch, gradient norm clipped to 5) on ``L1`` (the entropy term
+  has no weight gradient); L1 in [0, 1] pixel units, as the authors' (so the coefficients below
+  weigh as theirs), the network in [0, 1];
 * entropy ``H`` = Σ over positions of the joint softmax's entropy; its weight
   ``λ_H(e) = coef · e / (E − 1) · w₂(e)`` with ``w₂ = 0`` for ``e < ⌊E/4⌋``, else
   ``log(e − ⌊E/4⌋ + 2) / log(E − ⌊E/4⌋ + 1)`` (:func:`entropy_weight`; coef 1e-3, E = 20 in the
@@ -34,14 +35,18 @@ the harness counter's (MACs x w bits x a bits, every quantized conv at its searc
 1x1 convs FP).
 
 Search cost in ``extra.search``: wall seconds of the search loop, iterations, α and weight steps,
-seconds per iteration. Not measured yet: peak memory of each mode.
+seconds per iteration (memory of each mode: ``suites/test_quantnas_speed.py``). The derived
+architecture and the search facts are kept in the job's run folder (``search.json``), so a killed
+or finished retraining resumes without searching again (the record says ``reused``).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
+from pathlib import Path
 from typing import Annotated, Literal
 
 import torch
@@ -53,7 +58,7 @@ from qsrbench.env import device_name
 from qsrbench.errors import QsrbenchError
 from qsrbench.models import RangeAdapter
 from qsrbench.provenance import code_fingerprint, roots_for
-from qsrbench.registry import register_method
+from qsrbench.registry import datasets, register_method
 from qsrbench.simnoise import Float64Eval
 from qsrbench.spec import Strict, spec_hash
 from qsrbench.train.config import Schedule
@@ -116,7 +121,9 @@ def bitops_penalty(bitops: torch.Tensor, initial: float, coef: float, bound: flo
 
 
 def _l1(net, lr, hr) -> torch.Tensor:
-    return F.l1_loss(net(lr / 255.0) * 255.0, hr)
+    """L1 in [0, 1] pixel units, as the authors' search (their tensors are divided by 255): the
+    entropy and BitOps coefficients then weigh against it as theirs do."""
+    return F.l1_loss(net(lr / 255.0), hr / 255.0)
 
 
 def run_search(net: QuantSRNet, weights: PatchSampler, arch: PatchSampler, cfg: SearchConfig,
@@ -130,7 +137,9 @@ def run_search(net: QuantSRNet, weights: PatchSampler, arch: PatchSampler, cfg: 
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
         lam = entropy_weight(epoch, cfg.epochs, cfg.entropy_coef)
-        for step in range(cfg.steps_per_epoch):
+        for g in w_opt.param_groups:  # cosine stepped per epoch, as the authors' scheduler
+            g["lr"] = cfg.lr * lr_factor(cosine, epoch, cfg.epochs)
+        for _ in range(cfg.steps_per_epoch):
             if epoch >= cfg.alpha_warmup:
                 lr, hr = (t.to(device) for t in arch.next_batch())
                 l1 = _l1(net, lr, hr)
@@ -141,8 +150,6 @@ def run_search(net: QuantSRNet, weights: PatchSampler, arch: PatchSampler, cfg: 
                 loss.backward()
                 a_opt.step()
                 alpha_steps += 1
-            for g in w_opt.param_groups:
-                g["lr"] = cfg.lr * lr_factor(cosine, epoch * cfg.steps_per_epoch + step, total)
             lr, hr = (t.to(device) for t in weights.next_batch())
             w_opt.zero_grad(set_to_none=True)
             loss = _l1(net, lr, hr)
@@ -157,6 +164,31 @@ def run_search(net: QuantSRNet, weights: PatchSampler, arch: PatchSampler, cfg: 
     return {"search_s": seconds, "iterations": total, "alpha_steps": alpha_steps, "weight_steps": total,
             "s_per_iteration": seconds / total, "initial_bitops": initial, "history": history,
             "device": device_name(device), "threads": torch.get_num_threads()}
+
+
+def _search_problems(spec) -> list[tuple[str, str]]:
+    """Budgets and lists a search cannot run with (field path, message)."""
+    cfg: SearchConfig = spec.method.search
+    problems = []
+    for i, name in enumerate(cfg.sets):
+        try:
+            role = getattr(datasets.get(name), "role", "test")
+        except QsrbenchError as exc:
+            problems.append((f"method.search.sets.{i}", str(exc)))
+            continue
+        if role != "train":
+            problems.append((f"method.search.sets.{i}", f"{name} is a {role} set; search on training sets"))
+    if cfg.alpha_warmup >= cfg.epochs:
+        problems.append(("method.search.alpha_warmup", f"{cfg.alpha_warmup} >= epochs {cfg.epochs}: no "
+                         "architecture step would be taken"))
+    unknown = sorted(set(cfg.space) - set(BASIC_SPACE))
+    if unknown:
+        problems.append(("method.search.space", f"unknown position kind(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(BASIC_SPACE)})"))
+    for where, values in (("method.modes", spec.method.modes), ("method.search.bits", cfg.bits)):
+        if len(set(values)) != len(values):
+            problems.append((where, f"{list(values)} lists a value twice"))
+    return problems
 
 
 @register_method
@@ -185,7 +217,7 @@ class QuantNAS(TrainedSRMethod):
             problems.append(("method.search.channels", f"{cfg.channels} is not a multiple of 3 (grouped convs)"))
         if any(cfg.patch % s for s in spec.scales):
             problems.append(("method.search.patch", f"{cfg.patch} is not a multiple of every scale {spec.scales}"))
-        return problems
+        return problems + _search_problems(spec)
 
     @classmethod
     def data_sets(cls, spec):
@@ -216,15 +248,36 @@ class QuantNAS(TrainedSRMethod):
                                   for pos in net.choices}
         return choice, facts
 
+    def search_once(self, spec, scale, ctx, mode: str, path: Path) -> tuple[dict[str, tuple[str, int]], dict]:
+        """The search's result kept at ``path`` (the job's run folder, named by spec hash and code):
+        read when present (``reused``: true), else searched and written atomically."""
+        if path.is_file():
+            try:
+                saved = json.loads(path.read_text(encoding="utf-8"))
+                choice = {pos: (a["op"], int(a["bits"])) for pos, a in saved["architecture"].items()}
+                return choice, {**saved["facts"], "reused": True}
+            except (ValueError, KeyError, TypeError) as exc:
+                raise QsrbenchError(f"{path}: not a search result of this harness ({type(exc).__name__}: {exc}); "
+                                    "delete it to search again") from None
+        choice, facts = self.search(spec, scale, ctx, mode)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"architecture": {pos: {"op": op, "bits": b} for pos, (op, b) in choice.items()},
+                                   "facts": facts}), encoding="utf-8")
+        tmp.replace(path)
+        return choice, {**facts, "reused": False}
+
     def build(self, spec, scale, ctx, variant=None):
-        """Search, derive, retrain (the training loop, resumable), and return the scored model."""
+        """Search (or read the run folder's result), derive, retrain (the training loop,
+        resumable), and return the scored model."""
         cfg = spec.method.search
-        choice, facts = self.search(spec, scale, ctx, variant)
+        code = code_fingerprint(roots_for(spec))["digest"]
+        run_dir = self.run_dir(spec, scale, variant, code)
+        choice, facts = self.search_once(spec, scale, ctx, variant, run_dir / "search.json")
         torch.manual_seed(spec.seed)
         net = QuantSRNet(derived_choices(choice), channels=cfg.channels, cells=cfg.cells, scale=scale,
                          adq=cfg.adq, mode="direct").to(ctx.device)
         train = spec.method.train
-        code = code_fingerprint(roots_for(spec))["digest"]
         meta = {"spec": spec.name, "version": spec.version, "spec_hash": spec_hash(spec), "scale": scale,
                 "variant": variant, "code": code, "architecture": {k: list(v) for k, v in choice.items()}}
 
@@ -235,7 +288,7 @@ class QuantNAS(TrainedSRMethod):
             return PatchSampler(images, scale, train.patch, train.batch, augment=train.augment, seed=spec.seed,
                                 digest=digest)
 
-        res = train_loop(net, l1_objective(255.0), sampler, train, self.run_dir(spec, scale, variant, code),
+        res = train_loop(net, l1_objective(255.0), sampler, train, run_dir,
                          meta=meta, is_quant_param=lambda n: n.endswith(".step"),
                          validate=self._validator(spec, scale, ctx, 1.0), seed=spec.seed, progress=ctx.progress)
         key = (scale, variant)

@@ -99,9 +99,10 @@ class _QConv(nn.Conv2d):
         self.register_buffer("lsq_ready", torch.zeros((), dtype=torch.bool))
 
     def forward(self, x: torch.Tensor, p: torch.Tensor, mode: str, noise: str) -> torch.Tensor:
-        if mode == "direct" and not self.lsq_ready.is_meta:  # the cost counter runs on meta tensors
+        if mode == "direct" and not self.lsq_ready.is_meta and not all(q.initialized for q in self.lsq):
+            ready = bool(self.lsq_ready)  # read once per module and process (a GPU sync), not per call
             for q in self.lsq:
-                q.initialized = q.initialized or bool(self.lsq_ready)
+                q.initialized = q.initialized or ready
             self.lsq_ready.fill_(True)
         x = F.relu(x)
         if mode == "noise":
@@ -250,7 +251,7 @@ class QuantSRNet(nn.Module):
         factor, linear in b; differentiable in the logits)."""
         total = self.alpha[next(iter(self.alpha))].new_zeros(())
         for pos, layer in self.layers():
-            bits = torch.as_tensor(self.choices[pos][1], dtype=total.dtype)
+            bits = torch.as_tensor(self.choices[pos][1], dtype=total.dtype, device=total.device)
             for op, p in zip(layer.ops, self.probs(pos)):
                 flops = sum(2 * layer.hw * c.out_channels * c.in_channels // c.groups * c.kernel_size[0]
                             * c.kernel_size[1] for c in op.convs)

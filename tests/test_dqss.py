@@ -56,7 +56,8 @@ def test_derived_layer_is_the_one_hot_relaxation_and_the_argmax():
     with torch.no_grad():
         layer.alpha.copy_(torch.tensor([0.0, 0.1, 0.9, 0.2, 0.0, 0.3]))  # argmax: mse
         layer.beta.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0, 0.7, 0.1]))  # argmax: dorefa
-    layer.fix()
+    assert layer.choice() == (2, 4)
+    layer.fix(2, 4)
     with torch.no_grad():
         relaxed = q(batches[0])
     choices = derive(q, layers, list(ACTIVATION), list(WEIGHT))
@@ -74,8 +75,7 @@ def test_bitops_equal_uniform_ptq_at_the_same_bits():
     assert [(c.name, c.weight_bits, c.activation_bits) for c in mine] == [
         (c.name, c.weight_bits, c.activation_bits) for c in theirs]
     assert sum(c.bitops for c in mine) == sum(c.bitops for c in theirs)
-    assert len(searchable_layers(create_model("imdn", 4), 4, ["first", "last"])) == sum(
-        c.weight_bits == 4 for c in mine)
+    assert sum(c.weight_bits == 4 for c in mine) == 6 * 7 + 2  # IMDN: 6 IMDBs x (c1-c5 + 2 CCA), fusion c, LR_conv
 
 
 @pytest.mark.parametrize("changes,field,text", [
@@ -84,6 +84,8 @@ def test_bitops_equal_uniform_ptq_at_the_same_bits():
     ({"method.activation_strategies": ["minmax", "dorefa"]}, "method.activation_strategies.1", ""),
     ({"method.weight_strategies": ["pact"]}, "method.weight_strategies.0", ""),
     ({"method.baselines": [["mse", "hwgq"]]}, "method.baselines.0", ""),
+    ({"model.weights": None}, "model.weights", "pretrained"),
+    ({"method.calib_set": "Set5"}, "method.calib_set", "training set"),
 ])
 def test_bad_specs_name_the_field(changes, field, text):
     with pytest.raises(SpecError) as err:

@@ -149,6 +149,11 @@ def test_derived_network_bitops_equal_the_hand_count():
     ({"method.search.patch": 30}, "method.search.patch"),
     ({"method.modes": ["noisy"]}, "method.modes.0"),
     ({"model": {"name": "imdn"}}, "model"),
+    ({"method.search.sets": ["Set5"]}, "method.search.sets.0"),
+    ({"method.search.alpha_warmup": 2}, "method.search.alpha_warmup"),
+    ({"method.search.space.neck": ["conv3x3"]}, "method.search.space"),
+    ({"method.search.bits": [4, 4]}, "method.search.bits"),
+    ({"method.modes": ["noise", "noise"]}, "method.modes"),
 ])
 def test_bad_specs_name_the_field(changes, field):
     with pytest.raises(SpecError) as err:
@@ -204,3 +209,31 @@ def test_costs_of_a_network_scored_in_float64():
     method = QuantNAS()
     method._final[(4, "noise")] = net.to(torch.float64)  # Float64Eval converts the scored network in place
     assert sum(c.bitops for c in method.layer_costs(None, 4, "noise", lr_size=(6, 5))) > 0
+
+
+def test_search_result_is_kept_and_reused(tmp_path):
+    """A finished or killed retraining must not search again: the run folder keeps the result."""
+    method, calls = QuantNAS(), []
+
+    def search(spec, scale, ctx, mode):
+        calls.append(mode)
+        return dict(CHOICE), {"search_s": 1.5, "iterations": 4}
+
+    method.search = search
+    path = tmp_path / "run" / "search.json"
+    first = method.search_once(None, 4, None, "noise", path)
+    again = method.search_once(None, 4, None, "noise", path)
+    assert calls == ["noise"] and first[0] == again[0] == CHOICE
+    assert (first[1]["reused"], again[1]["reused"], again[1]["search_s"]) == (False, True, 1.5)
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(QsrbenchError, match="search.json: not a search result of this harness"):
+        method.search_once(None, 4, None, "noise", path)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_expected_bitops_on_cuda():
+    net = QuantSRNet(supernet_choices(BASIC_SPACE, [4, 8]), channels=12, cells=1, scale=4).cuda()
+    net(torch.rand(1, 3, 6, 5, device="cuda"))
+    cpu = QuantSRNet(supernet_choices(BASIC_SPACE, [4, 8]), channels=12, cells=1, scale=4)
+    cpu(torch.rand(1, 3, 6, 5))
+    assert float(net.expected_bitops().detach()) == pytest.approx(float(cpu.expected_bitops().detach()))
