@@ -2,7 +2,7 @@
 training section of :mod:`qsrbench.train_board` and the integer-execution section of
 :mod:`qsrbench.integer_board`), NAS groups by :mod:`qsrbench.nas_board`,
 performance-estimation groups by :mod:`qsrbench.estimate_board`, searched SR networks by
-:mod:`qsrbench.search_board`, on the shared pieces of
+:mod:`qsrbench.search_board`, strategy searches by :mod:`qsrbench.strategy_board`, on the shared pieces of
 :mod:`qsrbench.leaderboard`."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .nas_board import is_nas_group, method_page, nas_board
 from .pareto import pareto_links, pareto_plots, pareto_section
 from .plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
 from .search_board import search_sections
+from .strategy_board import strategy_sections
 from .sr_board import fp_reference, sr_board
 from .store import Record
 from .train_board import ptq_reference, training_section
@@ -45,7 +46,7 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
             out[f"{g}.md"] = nas_board(g, rs, records, specs_index)
         else:
             out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g),
-                                      search_sections(rs) + (pareto_section(records) if g in with_front else [])
+                                      search_sections(rs) + strategy_sections(rs) + (pareto_section(records) if g in with_front else [])
                                       + training_section(rs, ptq, fp) + integer_section(rs))
     for board in sorted({b["info"]["board"] for b in benchmarks or []}):
         timing = latency_sections(benchmarks, board) + timing_sections(benchmarks, board)

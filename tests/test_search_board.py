@@ -58,3 +58,25 @@ def test_search_sections_show_choices_and_the_time_ratio():
     (ratio_row,) = [line for line in lines if line.startswith("| qn v1") and "| noise " in line and "direct" in line]
     assert "0.700" in ratio_row  # 7.0 s / 10 it against 10.0 s / 10 it
     assert search_sections(RECORDS[3:]) == []
+
+
+def _strategy_rec(variant, per_image, counts=None):
+    r = _rec("dq", sum(per_image) / len(per_image), 100, variant=variant, model="imdn", bits=(4, 4), board="dqss",
+             method="dqss")
+    extra = {"strategies": {"variant": variant, "layers": {"a": {"activation": "mse", "weight": "lsq"}},
+                            "counts": counts or {}}}
+    return r.model_copy(update={"extra": extra, "per_image": [{"name": f"i{k}", "psnr": v}
+                                                              for k, v in enumerate(per_image)]})
+
+
+def test_strategy_section_compares_with_the_best_fixed_pair_by_hand():
+    from qsrbench.strategy_board import strategy_sections
+
+    recs = [_strategy_rec("search", [30.0, 31.0, 32.0], {"mse/lsq": 30, "lsq/lsq": 14}),
+            _strategy_rec("fixed mse/mse", [29.5, 30.0, 31.5]),  # best fixed: mean 30.33
+            _strategy_rec("fixed minmax/minmax", [25.0, 26.0, 27.0])]
+    lines = "\n".join(strategy_sections(recs)).splitlines()
+    (row,) = [line for line in lines if line.startswith("| dq v1")]
+    # paired differences 0.5, 1.0, 0.5: mean +0.67
+    assert "30.33 (fixed mse/mse)" in row and "+0.67" in row and "mse/lsq ×30, lsq/lsq ×14" in row
+    assert strategy_sections(recs[1:]) == []  # no searched variant: no row

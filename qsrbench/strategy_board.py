@@ -1,0 +1,63 @@
+"""Leaderboard section of per-layer quantization-strategy searches (records with
+``extra.strategies``): the searched variant against the best fixed strategy pair of the same spec,
+set and scale, and what the search chose.
+
+Record convention (written by the strategy-search method): ``extra.strategies.layers`` maps each
+searched layer to its chosen ``activation`` and ``weight`` strategy; ``extra.strategies.counts``
+counts the chosen pairs; the searched job's variant is ``"search"``, the baselines' variants
+``"fixed <activation>/<weight>"`` (one pair on every layer, calibrated the same way). Δ is the
+searched PSNR minus the best baseline's (by mean PSNR on that set), paired over images, with its
+bootstrap interval.
+"""
+
+from __future__ import annotations
+
+from .leaderboard import table
+from .stats import LEVEL, paired_bootstrap, paired_values
+from .store import Record
+
+__all__ = ["strategy_sections"]
+
+SEARCHED = "search"
+
+
+def _per_image(r: Record) -> dict[str, float]:
+    return {p["name"]: p["psnr"] for p in r.per_image}
+
+
+def _rows(records: list[Record]) -> list[list[str]]:
+    jobs: dict[tuple, list[Record]] = {}
+    for r in records:
+        jobs.setdefault((r.spec, r.spec_version, r.dataset, r.scale), []).append(r)
+    rows = []
+    for (spec, v, dataset, scale), rs in sorted(jobs.items(), key=lambda kv: (kv[0][3] or 0, kv[0][2], kv[0][0])):
+        searched = next((r for r in rs if r.variant == SEARCHED), None)
+        fixed = [r for r in rs if r.variant != SEARCHED and "psnr" in r.metrics]
+        if searched is None or not fixed or "psnr" not in searched.metrics:
+            continue
+        best = max(fixed, key=lambda r: r.metrics["psnr"])
+        a, b = paired_values(_per_image(searched), _per_image(best))
+        d = paired_bootstrap(a, b) if a else None
+        delta = "—" if d is None else d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "")
+        counts = searched.extra["strategies"].get("counts", {})
+        top = ", ".join(f"{k} ×{n}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
+        rows.append([f"{spec} v{v}", searched.method, searched.model or "—",
+                     f"W{searched.bits.get('weight')}A{searched.bits.get('activation')}", f"{dataset} ×{scale}",
+                     f"{searched.metrics['psnr']:.2f}", f"{best.metrics['psnr']:.2f} ({best.variant})", delta,
+                     str(sum(counts.values())), top or "—"])
+    return rows
+
+
+def strategy_sections(records: list[Record]) -> list[str]:
+    """Markdown lines of the section (empty without strategy-search records)."""
+    mine = [r for r in records if (r.extra or {}).get("strategies", {}).get("layers")]
+    rows = _rows(mine)
+    if not rows:
+        return []
+    return ["## Searched strategies against the best single strategy", "",
+            "Per model, bits, set and scale: the searched per-layer strategies against the best fixed "
+            "(activation, weight) strategy pair of the same spec, both calibrated on the same patches; "
+            f"Δ = searched − best fixed PSNR, paired over images ({LEVEL:.0%} bootstrap interval; ≈: "
+            "contains 0). Chosen pairs: the most frequent (activation/weight) pairs over the searched layers.", "",
+            table(rows, ["Spec", "Method", "Model", "Bits", "Set", "Searched PSNR ↑", "Best fixed PSNR (pair)",
+                         f"Δ [{LEVEL:.0%} CI]", "Layers", "Chosen pairs (most frequent)"]), ""]
