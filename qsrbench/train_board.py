@@ -59,7 +59,7 @@ def _delta(r: Record, ref: Record | None) -> str:
     d = _paired(r, ref)
     if d is None:
         return "—"
-    return d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "") + f" ({ref.variant or ref.spec})"
+    return d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "") + f" ({ref.method} {ref.variant or ref.spec})"
 
 
 def _goal_of(records: list[Record]) -> tuple[str, float, tuple[str, ...]] | None:

@@ -231,7 +231,7 @@ def test_training_section_compares_with_the_best_ptq_of_the_same_weights_and_bit
             if line.startswith("| pams ") and "100" in line]
     assert len(rows) == 1
     row = rows[0]
-    assert row[6] == "+1.50 [+1.50, +1.50] (per-channel, mse)"
+    assert row[6] == "+1.50 [+1.50, +1.50] (ptq per-channel, mse)"
     assert row[7:] == ["100", "16 × 96²", "T91 + BSD200", "2.5 min", "0.67", "2", "1.000", "3.50×"]
     from qsrbench.plots import psnr_vs_bitops_points
 
