@@ -13,16 +13,13 @@ bootstrap interval.
 from __future__ import annotations
 
 from .leaderboard import table
-from .stats import LEVEL, paired_bootstrap, paired_values
+from .stats import LEVEL
 from .store import Record
+from .train_board import paired_psnr
 
 __all__ = ["strategy_sections"]
 
 SEARCHED = "search"
-
-
-def _per_image(r: Record) -> dict[str, float]:
-    return {p["name"]: p["psnr"] for p in r.per_image}
 
 
 def _rows(records: list[Record]) -> list[list[str]]:
@@ -36,8 +33,7 @@ def _rows(records: list[Record]) -> list[list[str]]:
         if searched is None or not fixed or "psnr" not in searched.metrics:
             continue
         best = max(fixed, key=lambda r: r.metrics["psnr"])
-        a, b = paired_values(_per_image(searched), _per_image(best))
-        d = paired_bootstrap(a, b) if a else None
+        d = paired_psnr(searched, best)
         delta = "—" if d is None else d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "")
         counts = searched.extra["strategies"].get("counts", {})
         top = ", ".join(f"{k} ×{n}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4])

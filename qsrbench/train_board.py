@@ -21,7 +21,7 @@ from .sr_board import delta_fp, protocol_key
 from .stats import LEVEL, paired_bootstrap, paired_values
 from .store import Record
 
-__all__ = ["GOALS", "ptq_reference", "training_section"]
+__all__ = ["GOALS", "paired_psnr", "ptq_reference", "training_section"]
 
 # bits (weight = activation) -> (reference, threshold in dB, sets): Δ vs reference >= threshold
 GOALS: dict[int, tuple[str, float, tuple[str, ...]]] = {
@@ -46,7 +46,7 @@ def ptq_reference(records: list[Record]) -> dict[tuple, Record]:
     return best
 
 
-def _paired(r: Record, ref: Record | None):
+def paired_psnr(r: Record, ref: Record | None):
     """PSNR of ``r`` minus ``ref``'s, paired over their images (an Interval), or None."""
     if ref is None or "psnr" not in r.metrics or "psnr" not in ref.metrics:
         return None
@@ -56,7 +56,7 @@ def _paired(r: Record, ref: Record | None):
 
 
 def _delta(r: Record, ref: Record | None) -> str:
-    d = _paired(r, ref)
+    d = paired_psnr(r, ref)
     if d is None:
         return "—"
     return d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "") + f" ({ref.method} {ref.variant or ref.spec})"
@@ -80,7 +80,7 @@ def goal_rows(records: list[Record], ptq: dict[tuple, Record], fp: dict[tuple, R
         ref_name, threshold, sets = goal
         for name in sets:
             r = next((x for x in mine if x.dataset == name), None)
-            d = None if r is None else delta_fp(r, fp) if ref_name == "FP" else _paired(r, ptq.get(_key(r)))
+            d = None if r is None else delta_fp(r, fp) if ref_name == "FP" else paired_psnr(r, ptq.get(_key(r)))
             status = ("not measured (no record on this set)" if r is None else
                       f"not measured (no {ref_name} record)" if d is None else
                       "met" if d.estimate >= threshold else "missed")
