@@ -5,8 +5,10 @@ Shvetsov, Osin, Zhelavskaya, Rybakov, ..., "QuantNAS: Quantization-aware Neural 
 Search for Efficient Deployment on Mobile Device", IEEE Access 2024 (arXiv 2208.14839). Checked
 against the authors' code, diff7/QuanToaster @ b723e76 (``search_sr.py``, ``augment_sr.py``,
 ``configs/quant_config.yaml``, ``genotypes.py``) and On-Point-RND/QuantNAS @ a74390e; written
-from the paper and those files, no code copied. The search space and the relaxed layers:
-:mod:`reference.quantnas_space`; the noise proxy and HWGQ: :mod:`qsrbench.quant.proxy`.
+from the paper and those files, no code copied. The search spaces (``[method.search] supernet``):
+the basic one and the relaxed layers, :mod:`reference.quantnas_space`; the RFDN-inspired one,
+:mod:`reference.quantnas_rfdn` (:data:`SUPERNETS`); the noise proxy and HWGQ:
+:mod:`qsrbench.quant.proxy`.
 
 Search (one job per ``mode``: ``"noise"``, the QuantNAS proxy, and ``"direct"``, quantizing with
 LSQ / HWGQ inside the supernet, the baseline the paper's speed claim is measured against):
@@ -66,10 +68,13 @@ from qsrbench.train.loop import lr_factor, train_loop
 from qsrbench.train.method import TrainedSRMethod, TrainParams, l1_objective
 from qsrbench.train.patches import PatchSampler, load_training_images
 
-from .quantnas_space import (BASIC_SPACE, QuantSRNet, check_space, conv_bits, derived_choices, derived_size,
-                             supernet_choices)
+from .quantnas_rfdn import RFDNSearchNet
+from .quantnas_space import (QuantSRNet, Supernet, conv_bits, derived_choices, derived_size,
+                             shape_problems, supernet_choices)
 
-__all__ = ["QuantNAS", "QuantNASParams", "SearchConfig", "entropy_weight", "bitops_penalty"]
+__all__ = ["QuantNAS", "QuantNASParams", "SearchConfig", "SUPERNETS", "entropy_weight", "bitops_penalty"]
+
+SUPERNETS: dict[str, type[Supernet]] = {"basic": QuantSRNet, "rfdn": RFDNSearchNet}
 
 
 class SearchConfig(Strict):
@@ -91,11 +96,17 @@ class SearchConfig(Strict):
     bitops_bound: Annotated[float, Field(gt=1)] = Field(1.25, description="n: the penalty maps [F0/n, n F0] to [0, 1]")
     noise: Literal["gaussian", "uniform"] = Field("gaussian", description="noise n: N(0,1)/2 or U[-1/2,1/2]")
     bits: list[int] = Field([4, 8], min_length=1, description="candidate bit-widths (HWGQ: 2, 4, 8)")
-    channels: Annotated[int, Field(ge=3)] = Field(36, description="feature channels (a multiple of 3)")
-    cells: Annotated[int, Field(ge=1)] = Field(3, description="body cells")
-    adq: bool = Field(True, description="adaptive deviation scaling around cells, body and tail")
-    space: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in BASIC_SPACE.items()},
-                                        description="candidate operations per position kind")
+    supernet: Literal["basic", "rfdn"] = Field("basic", description=(
+        "search space: the basic one (reference/quantnas_space.py) or the RFDN-inspired one "
+        "(reference/quantnas_rfdn.py)"))
+    channels: Annotated[int, Field(ge=3)] | None = Field(None, description=(
+        "feature channels (the space's default: basic 36, a multiple of 3; rfdn 48, a multiple of 12)"))
+    cells: Annotated[int, Field(ge=1)] | None = Field(None, description="body cells (default: basic 3, rfdn 4)")
+    adq: bool | None = Field(None, description=(
+        "adaptive deviation scaling (basic: around cells, body and tail, default on; rfdn: around "
+        "cells, default off as the authors' config)"))
+    space: dict[str, list[str]] | None = Field(None, description=(
+        "candidate operations per position kind (default: the space's own)"))
 
 
 class QuantNASParams(TrainParams):
@@ -103,6 +114,56 @@ class QuantNASParams(TrainParams):
     search: SearchConfig = Field(description="the search ([method.search])")
     modes: list[Literal["noise", "direct"]] = Field(["noise"], min_length=1, description=(
         "search with the noise proxy, with direct quantization, or both (one job each)"))
+
+
+def _net_class(cfg: SearchConfig) -> type[Supernet]:
+    return SUPERNETS[cfg.supernet]
+
+
+def _dims(cfg: SearchConfig) -> tuple[type[Supernet], int, int]:
+    """The space's class, channels and cells (the space's defaults where the spec is silent)."""
+    cls = _net_class(cfg)
+    return cls, cfg.channels or cls.CHANNELS, cfg.cells or cls.CELLS
+
+
+def space_of(cfg: SearchConfig) -> dict[str, list[str]]:
+    """The candidate operations per kind: the spec's, else the space's own."""
+    return cfg.space if cfg.space is not None else _net_class(cfg).SPACE
+
+
+def search_choices(cfg: SearchConfig):
+    """Every searched position's candidates (operations x bits) in the spec's space."""
+    cls, _, cells = _dims(cfg)
+    return supernet_choices(space_of(cfg), cfg.bits, cls.positions(cells))
+
+
+def network(cfg: SearchConfig, choices, scale: int, mode: str) -> Supernet:
+    """The spec's space over ``choices`` (a supernet, or a derived network's one-candidate
+    choices), channels, cells and ADQ resolved to the space's defaults where the spec is silent."""
+    cls, channels, cells = _dims(cfg)
+    return cls(choices, channels=channels, cells=cells, scale=scale, adq=cls.ADQ if cfg.adq is None else cfg.adq,
+               mode=mode, noise=cfg.noise)
+
+
+def _shape_problems(spec) -> list[tuple[str, str]]:
+    """Channel counts, patch sizes and grouped operations the space cannot be built with."""
+    cfg: SearchConfig = spec.method.search
+    cls, channels, cells = _dims(cfg)
+    if channels % cls.CHANNEL_MULTIPLE:
+        return [("method.search.channels", f"{channels} is not a multiple of {cls.CHANNEL_MULTIPLE} "
+                 f"(the {cfg.supernet} space)")]
+    problems = []
+    for where, patch in (("method.search.patch", cfg.patch), ("method.train.patch", spec.method.train.patch)):
+        if any(patch % s for s in spec.scales):
+            problems.append((where, f"{patch} is not a multiple of every scale {spec.scales}"))
+        elif patch // max(spec.scales) < cls.MIN_LR:
+            problems.append((where, f"{patch} gives {patch // max(spec.scales)}-pixel LR patches; the "
+                             f"{cfg.supernet} space needs at least {cls.MIN_LR}"))
+    for scale in spec.scales:
+        choices = {pos: (space_of(cfg)[kind], cfg.bits) for pos, kind in cls.positions(cells).items()}
+        problems += [("method.search.space", f"x{scale}: {msg}")
+                     for msg in shape_problems(choices, cls.shapes(channels, scale, cells), channels)]
+    return problems
 
 
 def entropy_weight(epoch: int, epochs: int, coef: float) -> float:
@@ -126,7 +187,7 @@ def _l1(net, lr, hr) -> torch.Tensor:
     return F.l1_loss(net(lr / 255.0), hr / 255.0)
 
 
-def run_search(net: QuantSRNet, weights: PatchSampler, arch: PatchSampler, cfg: SearchConfig,
+def run_search(net: Supernet, weights: PatchSampler, arch: PatchSampler, cfg: SearchConfig,
                device: str) -> dict:
     """The alternating search loop (module docstring) on ``net`` in place; returns its facts."""
     w_opt = torch.optim.Adam(net.weight_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -181,10 +242,11 @@ def _search_problems(spec) -> list[tuple[str, str]]:
     if cfg.alpha_warmup >= cfg.epochs:
         problems.append(("method.search.alpha_warmup", f"{cfg.alpha_warmup} >= epochs {cfg.epochs}: no "
                          "architecture step would be taken"))
-    unknown = sorted(set(cfg.space) - set(BASIC_SPACE))
+    known = _net_class(cfg).SPACE
+    unknown = sorted(set(space_of(cfg)) - set(known))
     if unknown:
         problems.append(("method.search.space", f"unknown position kind(s) {', '.join(unknown)} "
-                         f"(known: {', '.join(BASIC_SPACE)})"))
+                         f"of the {cfg.supernet} space (known: {', '.join(known)})"))
     for where, values in (("method.modes", spec.method.modes), ("method.search.bits", cfg.bits)):
         if len(set(values)) != len(values):
             problems.append((where, f"{list(values)} lists a value twice"))
@@ -201,7 +263,7 @@ class QuantNAS(TrainedSRMethod):
     def __init__(self) -> None:
         super().__init__()
         self.searched: dict[tuple, dict] = {}
-        self._final: dict[tuple, QuantSRNet] = {}
+        self._final: dict[tuple, Supernet] = {}
 
     @classmethod
     def check_spec(cls, spec):
@@ -210,14 +272,10 @@ class QuantNAS(TrainedSRMethod):
             problems.append(("model", "quantnas searches its own network: remove the [model] table"))
         cfg: SearchConfig = spec.method.search
         try:
-            check_space(cfg.space, cfg.bits)
+            search_choices(cfg)
         except QsrbenchError as exc:
-            problems.append(("method.search", str(exc)))
-        if cfg.channels % 3:
-            problems.append(("method.search.channels", f"{cfg.channels} is not a multiple of 3 (grouped convs)"))
-        if any(cfg.patch % s for s in spec.scales):
-            problems.append(("method.search.patch", f"{cfg.patch} is not a multiple of every scale {spec.scales}"))
-        return problems + _search_problems(spec)
+            return problems + [("method.search", str(exc))] + _search_problems(spec)
+        return problems + _shape_problems(spec) + _search_problems(spec)
 
     @classmethod
     def data_sets(cls, spec):
@@ -240,8 +298,7 @@ class QuantNAS(TrainedSRMethod):
         """Search in ``mode``; returns the derived choice and the search facts."""
         cfg: SearchConfig = spec.method.search
         torch.manual_seed(spec.seed)
-        net = QuantSRNet(supernet_choices(cfg.space, cfg.bits), channels=cfg.channels, cells=cfg.cells,
-                         scale=scale, adq=cfg.adq, mode=mode, noise=cfg.noise).to(ctx.device)
+        net = network(cfg, search_choices(cfg), scale, mode).to(ctx.device)
         facts = run_search(net, *self._samplers(spec, scale, ctx), cfg, ctx.device)
         choice = net.derive()
         facts["probabilities"] = {pos: [round(float(p), 6) for p in net.probs(pos).detach().flatten()]
@@ -275,8 +332,7 @@ class QuantNAS(TrainedSRMethod):
         run_dir = self.run_dir(spec, scale, variant, code)
         choice, facts = self.search_once(spec, scale, ctx, variant, run_dir / "search.json")
         torch.manual_seed(spec.seed)
-        net = QuantSRNet(derived_choices(choice), channels=cfg.channels, cells=cfg.cells, scale=scale,
-                         adq=cfg.adq, mode="direct").to(ctx.device)
+        net = network(cfg, derived_choices(choice), scale, "direct").to(ctx.device)
         train = spec.method.train
         meta = {"spec": spec.name, "version": spec.version, "spec_hash": spec_hash(spec), "scale": scale,
                 "variant": variant, "code": code, "architecture": {k: list(v) for k, v in choice.items()}}

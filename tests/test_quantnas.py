@@ -142,8 +142,8 @@ def test_derived_network_bitops_equal_the_hand_count():
 
 
 @pytest.mark.parametrize("changes,field", [
-    ({"method.search.space.body": ["conv3x3", "conv9x9"]}, "method.search"),
-    ({"method.search.space.skip": []}, "method.search"),
+    ({"method.search.space": {**BASIC_SPACE, "body": ["conv3x3", "conv9x9"]}}, "method.search"),
+    ({"method.search.space": {**BASIC_SPACE, "skip": []}}, "method.search"),
     ({"method.search.bits": [3, 8]}, "method.search"),
     ({"method.search.channels": 10}, "method.search.channels"),
     ({"method.search.patch": 30}, "method.search.patch"),
@@ -151,7 +151,7 @@ def test_derived_network_bitops_equal_the_hand_count():
     ({"model": {"name": "imdn"}}, "model"),
     ({"method.search.sets": ["Set5"]}, "method.search.sets.0"),
     ({"method.search.alpha_warmup": 2}, "method.search.alpha_warmup"),
-    ({"method.search.space.neck": ["conv3x3"]}, "method.search.space"),
+    ({"method.search.space": {**BASIC_SPACE, "neck": ["conv3x3"]}}, "method.search.space"),
     ({"method.search.bits": [4, 4]}, "method.search.bits"),
     ({"method.modes": ["noise", "noise"]}, "method.modes"),
 ])
@@ -163,7 +163,7 @@ def test_bad_specs_name_the_field(changes, field):
 
 def test_unknown_operation_message_names_it():
     with pytest.raises(SpecError) as err:
-        edited_spec(SMOKE, **{"method.search.space.body": ["conv9x9"]})
+        edited_spec(SMOKE, **{"method.search.space": {**BASIC_SPACE, "body": ["conv9x9"]}})
     assert any("unknown operation 'conv9x9'" in p for p in err.value.problems)
 
 
