@@ -13,7 +13,7 @@ from .integer_board import integer_section
 from .latency_board import latency_plots, latency_sections
 from .leaderboard import current_groups
 from .nas_board import is_nas_group, method_page, nas_board
-from .pareto import pareto_links, pareto_plots, pareto_section
+from .pareto import dominance_section, pareto_links, pareto_plots, pareto_section
 from .plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
 from .search_board import search_sections
 from .strategy_board import strategy_sections
@@ -45,8 +45,9 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
         elif is_nas_group(rs):
             out[f"{g}.md"] = nas_board(g, rs, records, specs_index)
         else:
+            front = pareto_section(records) + dominance_section(records) if g in with_front else []
             out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g),
-                                      search_sections(rs) + strategy_sections(rs) + (pareto_section(records) if g in with_front else [])
+                                      search_sections(rs) + strategy_sections(rs) + front
                                       + training_section(rs, ptq, fp) + integer_section(rs))
     for board in sorted({b["info"]["board"] for b in benchmarks or []}):
         timing = latency_sections(benchmarks, board) + timing_sections(benchmarks, board)

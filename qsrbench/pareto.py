@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from .leaderboard import bits_label, current_groups, quantized, table, trained
 from .store import Record
 
-__all__ = ["ParetoPoint", "pareto_points", "front", "pareto_section", "pareto_plots", "pareto_links", "PARETO_NAME"]
+__all__ = ["ParetoPoint", "pareto_points", "front", "pareto_section", "pareto_plots", "pareto_links", "PARETO_NAME",
+           "dominance_rows", "dominance_section"]
 
 PARETO_NAME = "search_pareto_{dataset}_x{scale}.png"
 
@@ -90,6 +91,58 @@ def pareto_section(records: list[Record], dataset: str = "Set5", scale: int = 4)
             "variant per model, method and bits); *front*: no other point has fewer or equal BitOps and a higher "
             "or equal PSNR. BitOps for a 320x180 LR input.", "",
             table(rows, ["Kind", "Series", "Bits", "BitOps", "PSNR ↑", "Front", "Protocol"]), ""]
+
+
+def _same_job_on(r: Record, dataset: str, pool: list[Record]) -> Record | None:
+    """``r``'s twin on ``dataset``: same spec and variant, else same model, method, bits and variant."""
+    same = [q for q in pool if q.dataset == dataset and q.scale == r.scale and q.variant == r.variant
+            and q.method == r.method and q.model == r.model and q.bits == r.bits]
+    return next((q for q in same if q.spec == r.spec), same[0] if same else None)
+
+
+def dominance_rows(records: list[Record], sets: tuple[str, str] = ("Set5", "Urban100"), scale: int = 4,
+                   bits: int = 4) -> list[list[str]]:
+    """Each searched network against each uniform ``bits``-bit fixed point of :func:`pareto_points`
+    on ``sets[0]``: BitOps ratio, paired PSNR Δ [95% interval] on both sets, and whether it
+    strictly dominates (BitOps ≤ and a higher PSNR on both sets; undecided where a set is not
+    measured). Δ marked ≈ when its interval holds 0."""
+    from .train_board import paired_psnr
+
+    pool = _current(records)
+    points = pareto_points(records, sets[0], scale)
+    fixed = [p for p in points if p.kind == "fixed" and p.record.bits == {"weight": bits, "activation": bits}]
+    rows = []
+    for s in (p for p in points if p.kind == "searched"):
+        for f in fixed:
+            deltas = [paired_psnr(a, b) if a and b else None for a, b in
+                      ((s.record, f.record), *((_same_job_on(s.record, d, pool), _same_job_on(f.record, d, pool))
+                                               for d in sets[1:]))]
+            if s.bitops > f.bitops or any(d is not None and d.estimate <= 0 for d in deltas):
+                verdict = "no"
+            else:
+                verdict = "yes" if all(d is not None for d in deltas) else f"undecided: {sets[1]} not measured"
+            shown = ["—" if d is None else d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "") for d in deltas]
+            rows.append([s.series, f.series, f.label, f"{s.bitops / f.bitops:.3f}", *shown, verdict])
+    return rows
+
+
+def dominance_section(records: list[Record], sets: tuple[str, str] = ("Set5", "Urban100"), scale: int = 4,
+                      bits: int = 4) -> list[str]:
+    """The page's dominance table (empty without searched points) and the goal's verdict."""
+    rows = dominance_rows(records, sets, scale, bits)
+    if not rows:
+        return []
+    met = any(r[-1] == "yes" for r in rows)
+    open_ = any(r[-1].startswith("undecided") for r in rows)
+    verdict = ("met" if met else "not decided: some comparisons lack a set" if open_ else "not met")
+    return [f"## Searched networks against uniform {bits}-bit fixed models, ×{scale}", "",
+            f"Goal (issue 17): at least one searched network strictly dominates a uniform {bits}-bit quantization "
+            f"of a shipped fixed model, i.e. a higher PSNR on {' and '.join(sets)} ×{scale} at fewer or equal "
+            f"BitOps. Δ: the searched network's PSNR minus the fixed one's, paired over the images, with its 95% "
+            f"bootstrap interval (≈: the interval holds 0); the fixed model's {sets[1]} score is its twin record "
+            f"(same spec and variant, else same model, method, bits and variant). **Goal: {verdict}.**", "",
+            table(rows, ["Searched", "Fixed", "Bits", "BitOps ratio", f"Δ {sets[0]} (dB)", f"Δ {sets[1]} (dB)",
+                         "Dominates"]), ""]
 
 
 def pareto_links(records: list[Record], dataset: str = "Set5", scale: int = 4) -> dict[str, list[str]]:

@@ -39,20 +39,28 @@ def _network_rows(records: list[Record]) -> list[list[str]]:
     return rows
 
 
-def _choice_rows(records: list[Record]) -> tuple[list[str], list[list[str]]]:
-    seen, rows, positions = set(), [], []
+WIDE = 10  # a space with more positions than this is shown one position per row
+
+
+def _choice_tables(records: list[Record]) -> list[str]:
+    """One table per search space (networks with the same positions): a network per row, or, for
+    spaces of more than :data:`WIDE` positions, a position per row and a network per column."""
+    spaces: dict[tuple[str, ...], dict[tuple, dict]] = {}
     for r in records:
         arch = r.extra["search"]["architecture"]
-        positions += [p for p in arch if p not in positions]
-        key = (r.spec, r.spec_version, r.scale, r.variant)
-        if key in seen:
-            continue
-        seen.add(key)
-        rows.append((key, arch))
-    out = [[f"{spec} v{v}", f"×{scale}", mode or "—",
-            *(f"{arch[p]['op']} @ {arch[p]['bits']}" if p in arch else "—" for p in positions)]
-           for (spec, v, scale, mode), arch in rows]
-    return positions, out
+        spaces.setdefault(tuple(arch), {}).setdefault((r.spec, r.spec_version, r.scale, r.variant), arch)
+    out = []
+    for positions, nets in spaces.items():
+        cell = lambda arch, p: f"{arch[p]['op']} @ {arch[p]['bits']}"
+        if len(positions) <= WIDE:
+            rows = [[f"{spec} v{v}", f"×{scale}", mode or "—", *(cell(arch, p) for p in positions)]
+                    for (spec, v, scale, mode), arch in nets.items()]
+            out += [table(rows, ["Spec", "Scale", "Mode", *positions]), ""]
+        else:
+            head = [f"{spec} v{v} ×{scale} {mode or ''}".rstrip() for spec, v, scale, mode in nets]
+            rows = [[p, *(cell(arch, p) for arch in nets.values())] for p in positions]
+            out += [table(rows, ["Position", *head]), ""]
+    return out
 
 
 def _time_rows(records: list[Record]) -> list[list[str]]:
@@ -84,9 +92,7 @@ def search_sections(records: list[Record]) -> list[str]:
              table(_network_rows(found), ["Spec", "Mode", "Set", "PSNR ↑", "SSIM ↑", "BitOps", "Params",
                                           "Bits", "Search time", "s / iteration", "Retrain time",
                                           "Device", "Threads", "Seed", "Tier"]), ""]
-    positions, rows = _choice_rows(found)
-    lines += ["### Per-layer choices (operation @ bits)", "",
-              table(rows, ["Spec", "Scale", "Mode", *positions]), ""]
+    lines += ["### Per-layer choices (operation @ bits)", "", *_choice_tables(found)]
     times = _time_rows(found)
     if times:
         lines += ["### Search time by mode", "",

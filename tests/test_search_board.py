@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qsrbench.pareto import front, pareto_links, pareto_points, pareto_section
+from qsrbench.pareto import dominance_rows, dominance_section, front, pareto_links, pareto_points, pareto_section
 from qsrbench.search_board import search_sections
 from qsrbench.store import Record
 
@@ -60,6 +60,21 @@ def test_search_sections_show_choices_and_the_time_ratio():
     assert search_sections(RECORDS[3:]) == []
 
 
+def test_each_space_has_its_own_choice_table_and_a_wide_one_is_transposed():
+    wide = {f"cell1_body{j}": {"op": "conv5x5", "bits": 4} for j in range(1, 12)}
+    other = _rec("qr", 28.0, 200, variant="noise", search=50.0, board="q", method="quantnas")
+    other.extra["search"]["architecture"] = wide
+    text = "\n".join(search_sections([*RECORDS[:2], other]))
+    choices = text.split("### Per-layer choices")[1].split("###")[0].splitlines()
+    heads = [line for line in choices if line.startswith("| Spec ") or line.startswith("| Position ")]
+    assert len(heads) == 2  # the narrow space and the wide one, apart
+    assert [c.strip() for c in heads[0].split("|")[1:-1]] == ["Spec", "Scale", "Mode", "head1", "tail2"]
+    assert [c.strip() for c in heads[1].split("|")[1:-1]] == ["Position", "qr v1 ×4 noise"]
+    lines = text.splitlines()
+    rows = [line for line in lines if line.startswith("| cell1_body")]
+    assert len(rows) == 11 and all("conv5x5 @ 4" in row for row in rows)
+
+
 def _strategy_rec(variant, per_image, counts=None):
     r = _rec("dq", sum(per_image) / len(per_image), 100, variant=variant, model="imdn", bits=(4, 4), board="dqss",
              method="dqss")
@@ -80,3 +95,30 @@ def test_strategy_section_compares_with_the_best_fixed_pair_by_hand():
     # paired differences 0.5, 1.0, 0.5: mean +0.67
     assert "30.33 (fixed mse/mse)" in row and "+0.67" in row and "mse/lsq ×30, lsq/lsq ×14" in row
     assert strategy_sections(recs[1:]) == []  # no searched variant: no row
+
+
+def _on(r: Record, dataset: str, per_image: list[float]) -> Record:
+    return r.model_copy(update={"dataset": dataset, "metrics": {"psnr": sum(per_image) / len(per_image)},
+                                "per_image": [{"name": f"{dataset}{k}", "psnr": v} for k, v in enumerate(per_image)]})
+
+
+def test_dominance_over_uniform_4bit_by_hand():
+    searched = _rec("qn", 0.0, 400, variant="noise", search=70.0, board="q", method="quantnas")
+    cheap = _rec("ptq-c", 0.0, 300, model="carn-m", bits=(4, 4), board="ptq", method="ptq")
+    beaten = _rec("ptq-i", 0.0, 1000, model="imdn", bits=(4, 4), board="ptq", method="ptq")
+    better = _rec("ptq-p", 0.0, 2000, model="pan", bits=(4, 4), board="ptq", method="ptq")
+    no_urban = _rec("ptq-r", 0.0, 900, model="rfdn", bits=(4, 4), board="ptq", method="ptq")
+    w8 = _rec("ptq-i8", 0.0, 3000, model="imdn", bits=(8, 8), board="ptq", method="ptq")  # not 4-bit: no row
+    records = [_on(searched, "Set5", [30, 31]), _on(searched, "Urban100", [25, 26]),
+               _on(cheap, "Set5", [20, 21]), _on(cheap, "Urban100", [20, 20]),          # fewer BitOps: no
+               _on(beaten, "Set5", [29, 30]), _on(beaten, "Urban100", [24, 25.5]),     # +1.0 and +0.75: yes
+               _on(better, "Set5", [29, 30]), _on(better, "Urban100", [26, 26]),       # Urban100 -0.5: no
+               _on(no_urban, "Set5", [29, 30]), _on(w8, "Set5", [32, 33])]             # undecided
+    rows = {r[1]: r for r in dominance_rows(records)}
+    assert set(rows) == {"carn-m ptq", "imdn ptq", "pan ptq", "rfdn ptq"}
+    assert rows["imdn ptq"][3] == "0.400" and rows["imdn ptq"][4].startswith("+1.00 [")
+    assert rows["imdn ptq"][5].startswith("+0.75 [") and rows["imdn ptq"][-1] == "yes"
+    assert rows["carn-m ptq"][-1] == "no" and rows["pan ptq"][-1] == "no"
+    assert rows["rfdn ptq"][5] == "—" and rows["rfdn ptq"][-1] == "undecided: Urban100 not measured"
+    assert "**Goal: met.**" in "\n".join(dominance_section(records))
+    assert "**Goal: not met.**" in "\n".join(dominance_section([r for r in records if r.model != "imdn"][:6]))
