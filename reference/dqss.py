@@ -62,7 +62,9 @@ from qsrbench.spec import MethodParams
 from .fp import model_layer_costs, pretrained
 from .ptq import PTQ
 
-__all__ = ["DQSS", "DQSSParams", "ACTIVATION", "WEIGHT", "searchable_layers", "make_composites"]
+__all__ = ["DQSS", "DQSSParams", "StrategyParams", "ACTIVATION", "WEIGHT", "searchable_layers", "make_composites",
+           "calibrate_composites", "search_strategies", "derive", "strategies_for", "variant_names", "strategy_problems",
+           "calib_set_problems", "strategy_summary"]
 
 ACTIVATION = {
     "minmax": lambda b: UniformQuantizer(b, symmetric=False, calibration="minmax"),
@@ -84,21 +86,26 @@ ActName = Literal["minmax", "percentile", "mse", "lsq", "pact", "pams"]
 WeightName = Literal["minmax", "percentile", "mse", "lsq", "dorefa", "pams"]
 
 
-class DQSSParams(MethodParams):
-    name: Literal["dqss"] = Field(description="DQSS: differentiable search of per-layer quantization strategies")
-    mode: Literal["ptq"] = Field("ptq", description="post-training search on calibration data")
+class StrategyParams(MethodParams):
+    """The strategy search's own fields, shared by every DQSS method (SR PTQ / QAT, CIFAR-10)."""
+
     activation_strategies: list[ActName] = Field(list(ACTIVATION), min_length=1, description="activation candidates")
     weight_strategies: list[WeightName] = Field(list(WEIGHT), min_length=1, description="weight candidates")
     baselines: list[tuple[ActName, WeightName]] = Field(
         [("minmax", "minmax"), ("percentile", "percentile"), ("mse", "mse"), ("lsq", "lsq"), ("pams", "pams")],
         description="fixed (activation, weight) strategy pairs scored beside the search (one variant each)")
-    calib_set: str = Field("T91", description="HR set whose bicubic LR patches calibrate and drive the search")
-    calib_images: int = Field(8, ge=1, description="calibration images (the first of the set)")
-    calib_patch: int = Field(64, ge=8, description="LR patch side, pixels")
-    search_steps: int = Field(100, ge=1, description="Adam steps on α and β (one calibration patch each, in turn)")
+    search_steps: int = Field(100, ge=1, description="Adam steps on α and β (one calibration batch each, in turn)")
     search_lr: float = Field(1e-2, gt=0, description="Adam step size of α and β")
     train_quantizers: bool = Field(False, description="also train LSQ steps and PACT/PAMS clips during the search")
     keep_fp: list[str] = Field(["first", "last"], description="layers left in full precision (as PTQ)")
+
+
+class DQSSParams(StrategyParams):
+    name: Literal["dqss"] = Field(description="DQSS: differentiable search of per-layer quantization strategies")
+    mode: Literal["ptq"] = Field("ptq", description="post-training search on calibration data")
+    calib_set: str = Field("T91", description="HR set whose bicubic LR patches calibrate and drive the search")
+    calib_images: int = Field(8, ge=1, description="calibration images (the first of the set)")
+    calib_patch: int = Field(64, ge=8, description="LR patch side, pixels")
     eval_dtype: Literal["float32", "float64"] = Field("float64", description="arithmetic of the scoring forward")
 
 
@@ -213,9 +220,54 @@ def derive(qnet: nn.Module, layers: dict[str, CompositeQuantConv2d], acts: list[
     return out
 
 
-def _variant_pair(variant: str) -> tuple[str, str]:
+def strategies_for(m: StrategyParams, variant: str) -> tuple[list[str], list[str]]:
+    """The candidate (activation, weight) strategies of a job: every listed one for ``"search"``,
+    the pair of a ``"fixed <activation>/<weight>"`` baseline."""
+    if variant == "search":
+        return list(m.activation_strategies), list(m.weight_strategies)
     a, w = variant.removeprefix("fixed ").split("/")
-    return a, w
+    return [a], [w]
+
+
+def variant_names(m: StrategyParams) -> list[str]:
+    return ["search"] + [f"fixed {a}/{w}" for a, w in m.baselines]
+
+
+def strategy_problems(spec) -> list[tuple[str, str]]:
+    """One shared bit-width, and every listed strategy able to quantize at it."""
+    b, m = spec.bits, spec.method
+    if b.weight != b.activation:
+        return [("bits", f"{m.name} searches strategies at one shared bit-width; got W{b.weight}A{b.activation}")]
+    problems = []
+    for where, table, names in (("method.activation_strategies", ACTIVATION, m.activation_strategies),
+                                ("method.weight_strategies", WEIGHT, m.weight_strategies)):
+        for name in names:
+            try:
+                table[name](b.weight)
+            except (QsrbenchError, ValueError) as exc:  # check_bits: a ValueError naming the bits
+                problems.append((where, f"{name}: {exc}"))
+    return problems
+
+
+def calib_set_problems(spec) -> list[tuple[str, str]]:
+    """A pretrained SR model's checks: its weights given, the calibration set a registered
+    training set."""
+    if spec.model is not None and not spec.model.weights:
+        return [("model.weights", f"{spec.method.name} quantizes a pretrained model: give its weights")]
+    try:
+        role = getattr(datasets.get(spec.method.calib_set), "role", "test")
+    except QsrbenchError as exc:
+        return [("method.calib_set", str(exc))]
+    if role != "train":
+        return [("method.calib_set", f"{spec.method.calib_set} is a {role} set; calibrate on a training set "
+                 "(T91, BSD200)")]
+    return []
+
+
+def strategy_summary(facts: dict) -> dict:
+    """A job's ``extra.strategies``: its facts and how often each chosen pair occurs."""
+    picked = [(c["activation"], c["weight"]) for c in facts["layers"].values()]
+    return {**facts, "counts": {f"{a}/{w}": picked.count((a, w)) for a, w in sorted(set(picked))}}
 
 
 @register_method
@@ -230,35 +282,14 @@ class DQSS(SRMethod):
 
     @classmethod
     def check_spec(cls, spec):
-        problems = super().check_spec(spec)
-        if spec.model is not None and not spec.model.weights:
-            problems.append(("model.weights", "dqss quantizes a pretrained model: give its weights"))
-        try:
-            role = getattr(datasets.get(spec.method.calib_set), "role", "test")
-            if role != "train":
-                problems.append(("method.calib_set", f"{spec.method.calib_set} is a {role} set; calibrate on a "
-                                 "training set (T91, BSD200)"))
-        except QsrbenchError as exc:
-            problems.append(("method.calib_set", str(exc)))
-        b = spec.bits
-        if b.weight != b.activation:
-            problems.append(("bits", f"dqss searches strategies at one shared bit-width; got W{b.weight}A{b.activation}"))
-        m = spec.method
-        for where, table, names in (("method.activation_strategies", ACTIVATION, m.activation_strategies),
-                                    ("method.weight_strategies", WEIGHT, m.weight_strategies)):
-            for name in names:
-                try:
-                    table[name](b.weight)
-                except (QsrbenchError, ValueError) as exc:  # check_bits: a ValueError naming the bits
-                    problems.append((where, f"{name}: {exc}"))
-        return problems
+        return super().check_spec(spec) + calib_set_problems(spec) + strategy_problems(spec)
 
     @classmethod
     def data_sets(cls, spec):
         return [*spec.datasets, spec.method.calib_set]
 
     def variants(self, spec):
-        return ["search"] + [f"fixed {a}/{w}" for a, w in spec.method.baselines]
+        return variant_names(spec.method)
 
     def _calibration_batches(self, spec, scale, ctx) -> list[torch.Tensor]:
         # the PTQ baseline's calibration patches (same set, images, patch size and seed): one code path
@@ -269,10 +300,7 @@ class DQSS(SRMethod):
         input_range = models.get(spec.model.name).input_range
         fp = pretrained(spec, scale, ctx).to(ctx.device).eval()
         names = searchable_layers(fp, bits, m.keep_fp)
-        if variant == "search":
-            acts, weights = list(m.activation_strategies), list(m.weight_strategies)
-        else:
-            acts, weights = ([name] for name in _variant_pair(variant))
+        acts, weights = strategies_for(m, variant)
         qnet = copy.deepcopy(fp)
         layers = make_composites(qnet, names, acts, weights, bits)
         batches = [(x * input_range / 255).to(ctx.device) for x in self._calibration_batches(spec, scale, ctx)]
@@ -296,7 +324,5 @@ class DQSS(SRMethod):
 
     def run_job(self, spec, job, ctx):
         result = super().run_job(spec, job, ctx)
-        facts = self.facts[(job.scale, job.variant)]
-        picked = [(c["activation"], c["weight"]) for c in facts["layers"].values()]
-        result.extra["strategies"] = {**facts, "counts": {f"{a}/{w}": picked.count((a, w)) for a, w in sorted(set(picked))}}
+        result.extra["strategies"] = strategy_summary(self.facts[(job.scale, job.variant)])
         return result

@@ -26,11 +26,11 @@ from torch import nn
 
 from qsrbench.quant.composite import CompositeQuantConv2d
 from qsrbench.quant.size import ModelSize
-from qsrbench.methods import SRMethod
 from qsrbench.registry import models, register_method
 from qsrbench.train.method import TrainedSRMethod, TrainParams
 
-from .dqss import DQSS, DQSSParams, _variant_pair, calibrate_composites, derive, make_composites, searchable_layers
+from .dqss import (DQSS, DQSSParams, calib_set_problems, calibrate_composites, derive, make_composites,
+                   searchable_layers, strategies_for, strategy_problems, strategy_summary)
 from .fp import pretrained
 from .ptq import PTQ
 
@@ -59,25 +59,19 @@ class DQSSQAT(TrainedSRMethod):
 
     @classmethod
     def check_spec(cls, spec):
-        """The training table's checks and PTQ mode's (shared bits, strategies supporting them)."""
-        common = SRMethod.check_spec.__func__(DQSS, spec)
-        return super().check_spec(spec) + [p for p in DQSS.check_spec(spec) if p not in common]
+        """The training table's checks and the strategy search's (shared bits, strategies
+        supporting them, a training calibration set)."""
+        return super().check_spec(spec) + calib_set_problems(spec) + strategy_problems(spec)
 
     @classmethod
     def data_sets(cls, spec):
         return [*super().data_sets(spec), spec.method.calib_set]
 
-    def _strategies(self, spec, variant) -> tuple[list[str], list[str]]:
-        m = spec.method
-        if variant == "search":
-            return list(m.activation_strategies), list(m.weight_strategies)
-        return tuple([name] for name in _variant_pair(variant))
-
     def initial_model(self, spec, scale, ctx, variant):
         """The pretrained network with composites on the PTQ layers, calibrated (network range)."""
         fp = pretrained(spec, scale, ctx).eval()
         k = models.get(spec.model.name).input_range / 255
-        acts, weights = self._strategies(spec, variant)
+        acts, weights = strategies_for(spec.method, variant)
         qnet = copy.deepcopy(fp)
         layers = make_composites(qnet, searchable_layers(fp, spec.bits.weight, spec.method.keep_fp), acts, weights,
                                  spec.bits.weight)
@@ -91,16 +85,14 @@ class DQSSQAT(TrainedSRMethod):
         scored = super().build(spec, scale, ctx, variant)
         net = self.trained[(scale, variant)].model
         layers = {n: m for n, m in net.named_modules() if isinstance(m, CompositeQuantConv2d)}
-        acts, weights = self._strategies(spec, variant)
+        acts, weights = strategies_for(spec.method, variant)
         self.facts[(scale, variant)] = {"variant": variant, "layers": derive(net, layers, acts, weights)}
         self.sizes[(scale, variant)] = _derived_size(net, spec.bits.weight, set(layers))
         return scored
 
     def run_job(self, spec, job, ctx):
         result = super().run_job(spec, job, ctx)
-        facts = self.facts[(job.scale, job.variant)]
-        picked = [(c["activation"], c["weight"]) for c in facts["layers"].values()]
-        result.extra["strategies"] = {**facts, "counts": {f"{a}/{w}": picked.count((a, w)) for a, w in sorted(set(picked))}}
+        result.extra["strategies"] = strategy_summary(self.facts[(job.scale, job.variant)])
         return result
 
 
