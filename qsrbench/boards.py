@@ -2,7 +2,8 @@
 training section of :mod:`qsrbench.train_board` and the integer-execution section of
 :mod:`qsrbench.integer_board`), NAS groups by :mod:`qsrbench.nas_board`,
 performance-estimation groups by :mod:`qsrbench.estimate_board`, searched SR networks by
-:mod:`qsrbench.search_board`, strategy searches by :mod:`qsrbench.strategy_board`, on the shared pieces of
+:mod:`qsrbench.search_board`, strategy searches by :mod:`qsrbench.strategy_board` (on a classifier:
+:mod:`qsrbench.strategy_cls_board`), on the shared pieces of
 :mod:`qsrbench.leaderboard`."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .pareto import dominance_section, pareto_links, pareto_plots, pareto_sectio
 from .plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
 from .search_board import search_sections
 from .strategy_board import strategy_sections
+from .strategy_cls_board import is_strategy_cls_group, strategy_cls_board
 from .sr_board import fp_reference, sr_board
 from .store import Record
 from .train_board import ptq_reference, training_section
@@ -42,6 +44,8 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
     for g, rs in groups.items():
         if is_estimate_group(rs):
             out[f"{g}.md"] = estimate_board(g, rs, records, specs_index)
+        elif is_strategy_cls_group(rs):
+            out[f"{g}.md"] = strategy_cls_board(g, rs, records, specs_index)
         elif is_nas_group(rs):
             out[f"{g}.md"] = nas_board(g, rs, records, specs_index)
         else:

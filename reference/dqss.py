@@ -109,10 +109,12 @@ class DQSSParams(StrategyParams):
     eval_dtype: Literal["float32", "float64"] = Field("float64", description="arithmetic of the scoring forward")
 
 
-def searchable_layers(net: nn.Module, bits: int, keep_fp: list[str]) -> list[str]:
-    """The conv layers uniform PTQ quantizes at ``bits`` (executed, not ``keep_fp``)."""
+def searchable_layers(net: nn.Module, bits: int, keep_fp: list[str],
+                      input_shape: tuple[int, ...] = (1, 3, 16, 16)) -> list[str]:
+    """The conv layers uniform PTQ quantizes at ``bits`` (executed on an ``input_shape`` input,
+    not ``keep_fp``)."""
     cfg = QuantConfig(weight=TensorQuant(bits=bits), activation=TensorQuant(bits=bits), keep_fp=keep_fp)
-    _, plan = quantize_model(copy.deepcopy(net), cfg, make_quantizer)
+    _, plan = quantize_model(copy.deepcopy(net), cfg, make_quantizer, input_shape=input_shape)
     return [n for n, p in plan.items() if p.weight is not None]
 
 

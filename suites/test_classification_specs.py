@@ -1,0 +1,82 @@
+"""Benchmarks generated from the classification strategy-search specs (task ``"classification"``):
+one case per spec and variant.
+
+``test_classification_job[<spec>-<variant>]`` times one job (the FP classifier is trained once per
+spec and session, in the first case, and timed there) with pytest-benchmark and checks what must
+hold:
+
+* the quantized network learned: its test top-1 is above chance with a one-sided binomial bound
+  (:func:`qsrbench.stats.above_chance`, p = 0.001), and so is the FP network's;
+* top-1 is the share of set bits of the record's per-image correctness, error = 100 − top-1, every
+  variant of a spec scores the same FP network on the same images;
+* a fixed variant uses its one (activation, weight) pair on every searched layer; the searched
+  variant picks each layer's pair among the spec's candidates;
+* the committed record of the same spec version (``results/``) agrees within the metric's
+  tolerance, as the SR goldens (a minutes-long CPU training is not gated: only smoke specs are
+  selected by default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qsrbench.compare import FAILING, compare_records
+from qsrbench.data.root import resolve_data_root
+from qsrbench.methods import RunContext
+from qsrbench.registry import methods
+from qsrbench.stats import above_chance
+from qsrbench.store import latest, load_records
+from qsrbench.strategy_cls_board import correct_bits
+from qsrbench.testing import missing_data
+
+from .conftest import load_all_specs
+
+SPECS = [s for s in load_all_specs() if methods.get(s.method.name).task == "classification"]
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+ALPHA = 1e-3
+_METHODS: dict[str, object] = {}
+_FP_SEEN: dict[str, str] = {}  # spec -> the FP network's per-image correctness of its first case
+
+
+def _cases():
+    for spec in SPECS:
+        for job in methods.get(spec.method.name)().jobs(spec):
+            yield pytest.param(spec, job, id=f"{spec.name}-{job.variant.replace(' ', '').replace('/', '-')}")
+
+
+@pytest.mark.parametrize("spec,job", _cases())
+def test_classification_job(benchmark, request, spec, job):
+    root = resolve_data_root()
+    if not ((root / "CIFAR10-jpeg75").is_dir() or (root / "cifar-10-batches-py").is_dir()):
+        missing_data(request.config, f"CIFAR-10 is not under {root} (set QSRBENCH_DATA)")
+    method = _METHODS.setdefault(spec.name, methods.get(spec.method.name)())
+    res = benchmark.pedantic(method.run_job, args=(spec, job, RunContext(data_root=root)), rounds=1, iterations=1)
+    extra, n = res.extra, res.extra["test_images"]
+    benchmark.extra_info.update({"spec": spec.name, "variant": job.variant, "top1": res.metrics["top1"]})
+    mine = correct_bits(extra["correct"], n)
+    assert res.metrics["top1"] == pytest.approx(100.0 * mine.sum() / n) and extra["test_correct"] == mine.sum()
+    assert res.metrics["error"] == pytest.approx(100.0 - res.metrics["top1"])
+    fp = correct_bits(extra["fp"]["correct"], n)
+    assert above_chance(int(fp.sum()), n, 1 / extra["classes"], ALPHA), f"FP top-1 {100 * fp.mean():.2f}%"
+    assert above_chance(int(mine.sum()), n, 1 / extra["classes"], ALPHA), f"top-1 {res.metrics['top1']:.2f}%"
+    assert extra["fp"]["correct"] == _FP_SEEN.setdefault(spec.name, extra["fp"]["correct"]), (
+        "variants of one spec scored different FP networks")
+    m, layers = spec.method, extra["strategies"]["layers"]
+    assert layers
+    if job.variant == "search":
+        assert all(c["activation"] in m.activation_strategies and c["weight"] in m.weight_strategies
+                   for c in layers.values())
+    else:
+        pair = job.variant.removeprefix("fixed ").split("/")
+        assert all([c["activation"], c["weight"]] == pair for c in layers.values())
+
+    path = RESULTS / f"{spec.name}.jsonl"
+    goldens = [r for r in latest(load_records(path)).values() if r.spec_version == spec.version
+               and r.variant == job.variant] if path.is_file() else []
+    if goldens:
+        head = goldens[0].model_copy(update={"metrics": {k: res.metrics[k] for k in goldens[0].metrics}})
+        bad = [f"{r.metric}: {r.base:.4f} → {r.head:.4f} (±{r.tolerance:g}, {r.status})"
+               for r in compare_records(goldens, [head]) if r.status in FAILING]
+        assert not bad, f"differs from {path.name}: {bad}"
