@@ -27,6 +27,9 @@ they matter; see the issue-17 notes):
 * **Which layers**: those the harness's PTQ baseline quantizes (:mod:`reference.ptq`: every
   executed conv except ``keep_fp``, first and last by default), so DQSS and uniform PTQ compare
   at equal bits and BitOps.
+* **Arithmetic**: calibration, search and scoring in float64 by default (``search_dtype``,
+  ``eval_dtype``): in float32 the search's trajectory, and so its argmax, depends on the CPU's
+  kernels (the smoke spec chose other strategies on an Intel Xeon than on an AMD EPYC).
 * **Derivation**: per layer the argmax of α and of β; the derived layer runs only the chosen
   quantizers (one-hot relaxation = the chosen pair, tested).
 
@@ -107,6 +110,9 @@ class DQSSParams(StrategyParams):
     calib_images: int = Field(8, ge=1, description="calibration images (the first of the set)")
     calib_patch: int = Field(64, ge=8, description="LR patch side, pixels")
     eval_dtype: Literal["float32", "float64"] = Field("float64", description="arithmetic of the scoring forward")
+    search_dtype: Literal["float32", "float64"] | None = Field("float64", description=(
+        "arithmetic of calibration and search: in float32 the searched strategies moved between CPUs "
+        "(AMD EPYC and Intel Xeon chose differently on the same spec); float64 makes them the machine's no more"))
 
 
 def searchable_layers(net: nn.Module, bits: int, keep_fp: list[str],
@@ -300,12 +306,14 @@ class DQSS(SRMethod):
     def build(self, spec, scale, ctx, variant=None):
         m, bits = spec.method, spec.bits.weight
         input_range = models.get(spec.model.name).input_range
+        dtype = getattr(torch, m.search_dtype)
         fp = pretrained(spec, scale, ctx).to(ctx.device).eval()
         names = searchable_layers(fp, bits, m.keep_fp)
         acts, weights = strategies_for(m, variant)
         qnet = copy.deepcopy(fp)
         layers = make_composites(qnet, names, acts, weights, bits)
-        batches = [(x * input_range / 255).to(ctx.device) for x in self._calibration_batches(spec, scale, ctx)]
+        fp, qnet = fp.to(dtype), qnet.to(dtype)  # the quantizers' parameters and buffers too
+        batches = [(x * input_range / 255).to(ctx.device, dtype) for x in self._calibration_batches(spec, scale, ctx)]
         calibrate_composites(fp, layers, batches)
         facts = {}
         if variant == "search":
@@ -316,7 +324,7 @@ class DQSS(SRMethod):
         choices = derive(qnet, layers, acts, weights)
         self.facts[(scale, variant)] = {"variant": variant, "layers": choices, **facts}
         model = RangeAdapter(qnet.eval(), input_range)
-        return Float64Eval(model) if m.eval_dtype == "float64" else model
+        return Float64Eval(model) if m.eval_dtype == "float64" else model.float()
 
     def layer_costs(self, spec, scale, variant, lr_size=REFERENCE_LR):
         """The searched layers at the shared bits, ``keep_fp`` and unexecuted layers at 32/32."""

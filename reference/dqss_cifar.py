@@ -21,6 +21,9 @@ could be read here (no public code), so the choices below are this module's, sta
   training images (normalised, not augmented) in batches of ``calib_batch``; the search objective
   is L1 between the relaxed network's logits and the FP network's logits (no labels, as in
   post-training quantization).
+* **Arithmetic**: calibration, search and scoring in float64 (``search_dtype``), so that the
+  strategies chosen for a given FP network do not depend on the CPU's float32 kernels (the FP
+  training itself runs in float32 and does).
 * **Scores**: top-1 (%) on a class-balanced subset of ``test_images`` of the test split (seed
   0); every record keeps its per-image correctness (hex of packed bits, image order of the subset)
   and the FP network's, for paired intervals on the leaderboard.
@@ -67,6 +70,8 @@ class DQSSCifarParams(StrategyParams):
     test_images: int = Field(10000, ge=10, description="class-balanced test images scored")
     calib_images: int = Field(512, ge=1, description="training images that calibrate and drive the search")
     calib_batch: int = Field(128, ge=1, description="calibration / search batch")
+    search_dtype: Literal["float32", "float64"] = Field("float64", description=(
+        "arithmetic of calibration, search and scoring (float64: the same choices on any CPU)"))
 
 
 def vgg_small(width: int, classes: int = 10) -> nn.Sequential:
@@ -145,10 +150,10 @@ def classifier_costs(net: nn.Module, quantized: list[str], bits: int):
 
 
 @torch.no_grad()
-def _correct(net: nn.Module, x_u8: torch.Tensor, y: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    """Per-image correctness (bool) of ``net``'s top-1 prediction."""
-    net.eval()
-    return torch.cat([net(_normalise(x_u8[i:i + batch])).argmax(1) == y[i:i + batch]
+def _correct(net: nn.Module, x_u8: torch.Tensor, y: torch.Tensor, dtype: torch.dtype, batch: int = 500) -> torch.Tensor:
+    """Per-image correctness (bool) of ``net``'s top-1 prediction, computed in ``dtype``."""
+    net = net.eval().to(dtype)
+    return torch.cat([net(_normalise(x_u8[i:i + batch]).to(dtype)).argmax(1) == y[i:i + batch]
                       for i in range(0, len(y), batch)])
 
 
@@ -219,11 +224,11 @@ class DQSSCifar(Method):
         return net, {**facts, "reused": False}
 
     def run_job(self, spec, job, ctx):
-        m, bits = spec.method, spec.bits.weight
+        m, bits, dtype = spec.method, spec.bits.weight, getattr(torch, spec.method.search_dtype)
         if job.dataset not in self._fp:
             net, facts = self._fp_network(spec, ctx, job.dataset)
             test = self._split(spec, ctx, job.dataset, "test", m.test_images)
-            self._fp[job.dataset] = (net, facts, _correct(net, test.images, test.labels))
+            self._fp[job.dataset] = (net, facts, _correct(copy.deepcopy(net), test.images, test.labels, dtype))
         fp_net, fp_facts, fp_correct = self._fp[job.dataset]
         train = self._split(spec, ctx, job.dataset, "train", m.train_images)
         test = self._split(spec, ctx, job.dataset, "test", m.test_images)
@@ -233,7 +238,8 @@ class DQSSCifar(Method):
         acts, weights = strategies_for(m, job.variant)
         qnet = copy.deepcopy(folded)
         layers = make_composites(qnet, names, acts, weights, bits)
-        calib = _normalise(train.images[:m.calib_images])
+        folded, qnet = folded.to(dtype), qnet.to(dtype)  # the quantizers' parameters and buffers too
+        calib = _normalise(train.images[:m.calib_images]).to(dtype)
         batches = [calib[i:i + m.calib_batch] for i in range(0, len(calib), m.calib_batch)]
         calibrate_composites(folded, layers, batches)
         facts = {"variant": job.variant}
@@ -243,8 +249,8 @@ class DQSSCifar(Method):
                                            m.train_quantizers))
             facts["search_s"] = time.perf_counter() - s0
         facts["layers"] = derive(qnet, layers, acts, weights)
-        correct = _correct(qnet, test.images, test.labels)
-        costs = classifier_costs(folded, names, bits)
+        correct = _correct(qnet, test.images, test.labels, dtype)
+        costs = classifier_costs(folded.float(), names, bits)
         top1 = 100.0 * int(correct.sum()) / len(correct)
         return JobResult(
             metrics={"top1": top1, "error": 100.0 - top1}, params=count_params(folded),

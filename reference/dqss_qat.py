@@ -43,6 +43,7 @@ class DQSSQATParams(DQSSParams, TrainParams):
     search_steps: Literal[None] = Field(None, description="not used: the relaxations train with the weights")
     search_lr: Literal[None] = Field(None, description="not used: α and β take [method.train] quant_lr")
     train_quantizers: Literal[True] = Field(True, description="quantizer parameters always train in QAT mode")
+    search_dtype: Literal[None] = Field(None, description="not used: the relaxations train in the training loop's float32")
 
 
 @register_method

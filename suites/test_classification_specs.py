@@ -11,30 +11,26 @@ hold:
   variant of a spec scores the same FP network on the same images;
 * a fixed variant uses its one (activation, weight) pair on every searched layer; the searched
   variant picks each layer's pair among the spec's candidates;
-* the committed record of the same spec version (``results/``) agrees within the metric's
-  tolerance, as the SR goldens (a minutes-long CPU training is not gated: only smoke specs are
-  selected by default).
+Not gated against the committed records: the FP network is trained in float32, whose trajectory
+depends on the CPU's kernels (the same spec trains another network on an Intel Xeon than on an
+AMD EPYC), as for the NAS suites; the committed records are checked for learning by
+tests/test_committed.py and compared on the leaderboard with their intervals.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from qsrbench.compare import FAILING, compare_records
 from qsrbench.data.root import resolve_data_root
 from qsrbench.methods import RunContext
 from qsrbench.registry import methods
 from qsrbench.stats import above_chance
-from qsrbench.store import latest, load_records
 from qsrbench.strategy_cls_board import correct_bits
 from qsrbench.testing import missing_data
 
 from .conftest import load_all_specs
 
 SPECS = [s for s in load_all_specs() if methods.get(s.method.name).task == "classification"]
-RESULTS = Path(__file__).resolve().parent.parent / "results"
 ALPHA = 1e-3
 _METHODS: dict[str, object] = {}
 _FP_SEEN: dict[str, str] = {}  # spec -> the FP network's per-image correctness of its first case
@@ -71,12 +67,3 @@ def test_classification_job(benchmark, request, spec, job):
     else:
         pair = job.variant.removeprefix("fixed ").split("/")
         assert all([c["activation"], c["weight"]] == pair for c in layers.values())
-
-    path = RESULTS / f"{spec.name}.jsonl"
-    goldens = [r for r in latest(load_records(path)).values() if r.spec_version == spec.version
-               and r.variant == job.variant] if path.is_file() else []
-    if goldens:
-        head = goldens[0].model_copy(update={"metrics": {k: res.metrics[k] for k in goldens[0].metrics}})
-        bad = [f"{r.metric}: {r.base:.4f} → {r.head:.4f} (±{r.tolerance:g}, {r.status})"
-               for r in compare_records(goldens, [head]) if r.status in FAILING]
-        assert not bad, f"differs from {path.name}: {bad}"
