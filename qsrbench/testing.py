@@ -15,7 +15,7 @@ import pytest
 
 from .data.root import require_data
 
-__all__ = ["NOT_SHIPPED", "SHIPPED_WEIGHTS", "data_is_required", "missing_data", "missing_weights",
+__all__ = ["NOT_SHIPPED", "SHIPPED_WEIGHTS", "data_is_required", "missing_data", "need_cifar10", "missing_weights",
            "edited_spec", "synthetic_classification"]
 
 def synthetic_classification(n: int = 64, seed: int = 0):
@@ -47,6 +47,13 @@ def missing_data(config, reason: str, shipped: bool = True) -> None:
     if shipped and data_is_required(config):
         pytest.fail(f"{reason} (data is required: --require-data / QSRBENCH_REQUIRE_DATA)")
     raise pytest.skip.Exception(reason, _use_item_location=True)
+
+
+def need_cifar10(config, root) -> None:
+    """Skip (or fail, as :func:`missing_data`) when no CIFAR-10 copy is under the data root."""
+    __tracebackhide__ = True
+    if not ((root / "CIFAR10-jpeg75").is_dir() or (root / "cifar-10-batches-py").is_dir()):
+        missing_data(config, f"CIFAR-10 is not under {root} (set QSRBENCH_DATA)")
 
 
 def missing_weights(config, spec, data_root=None) -> None:

@@ -26,7 +26,7 @@ from qsrbench.methods import RunContext
 from qsrbench.registry import methods
 from qsrbench.stats import above_chance
 from qsrbench.strategy_cls_board import correct_bits
-from qsrbench.testing import missing_data
+from qsrbench.testing import need_cifar10
 
 from .conftest import load_all_specs
 
@@ -45,8 +45,7 @@ def _cases():
 @pytest.mark.parametrize("spec,job", _cases())
 def test_classification_job(benchmark, request, spec, job):
     root = resolve_data_root()
-    if not ((root / "CIFAR10-jpeg75").is_dir() or (root / "cifar-10-batches-py").is_dir()):
-        missing_data(request.config, f"CIFAR-10 is not under {root} (set QSRBENCH_DATA)")
+    need_cifar10(request.config, root)
     method = _METHODS.setdefault(spec.name, methods.get(spec.method.name)())
     res = benchmark.pedantic(method.run_job, args=(spec, job, RunContext(data_root=root)), rounds=1, iterations=1)
     extra, n = res.extra, res.extra["test_images"]

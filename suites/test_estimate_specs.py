@@ -17,7 +17,7 @@ from qsrbench.data.root import resolve_data_root
 from qsrbench.methods import RunContext
 from qsrbench.registry import methods
 from qsrbench.stats import above_chance
-from qsrbench.testing import missing_data
+from qsrbench.testing import missing_data, need_cifar10
 
 from .conftest import load_all_specs
 
@@ -34,8 +34,7 @@ def _cases():
 @pytest.mark.parametrize("spec,job", _cases())
 def test_estimate_job(benchmark, request, spec, job):
     root = resolve_data_root()
-    if not ((root / "CIFAR10-jpeg75").is_dir() or (root / "cifar-10-batches-py").is_dir()):
-        missing_data(request.config, f"CIFAR-10 is not under {root} (set QSRBENCH_DATA)")
+    need_cifar10(request.config, root)
     if not (root.parent / "nas" / "bpe_ground_truth.json").is_file():
         missing_data(request.config, f"the NAS ground truth is not beside {root} (shared/nas)")
     res = benchmark.pedantic(methods.get(spec.method.name)().run_job,

@@ -31,7 +31,7 @@ from qsrbench.nas_board import COST_BAND
 from qsrbench.registry import methods
 from qsrbench.stats import above_chance, ratio_interval
 from qsrbench.store import latest, load_records
-from qsrbench.testing import missing_data
+from qsrbench.testing import need_cifar10
 
 from .conftest import load_all_specs
 
@@ -68,8 +68,7 @@ def test_nas_search(benchmark, request, spec, job):
     if spec.method.device == "cuda" and not torch.cuda.is_available():
         pytest.skip("GPU tier: the spec asks for a CUDA device and none is available")
     root = resolve_data_root()
-    if not ((root / "CIFAR10-jpeg75").is_dir() or (root / "cifar-10-batches-py").is_dir()):
-        missing_data(request.config, f"CIFAR-10 is not under {root} (set QSRBENCH_DATA)")
+    need_cifar10(request.config, root)
     method = methods.get(spec.method.name)()
     res = benchmark.pedantic(method.run_job, args=(spec, job, RunContext(data_root=root)),
                              rounds=1, iterations=1)
