@@ -20,6 +20,14 @@ from .train_board import paired_psnr
 __all__ = ["strategy_sections"]
 
 SEARCHED = "search"
+GOAL_DB = 0.1  # issue 17: the searched strategies above the best single one by at least this much
+
+
+def goal_verdict(d) -> str:
+    """``met`` when the paired Δ is at least :data:`GOAL_DB` and its interval excludes 0."""
+    if d is None:
+        return "—"
+    return "met" if d.estimate >= GOAL_DB and d.low > 0 else "not met"
 
 
 def _rows(records: list[Record]) -> list[list[str]]:
@@ -40,7 +48,7 @@ def _rows(records: list[Record]) -> list[list[str]]:
         rows.append([f"{spec} v{v}", searched.method, searched.model or "—",
                      f"W{searched.bits.get('weight')}A{searched.bits.get('activation')}", f"{dataset} ×{scale}",
                      f"{searched.metrics['psnr']:.2f}", f"{best.metrics['psnr']:.2f} ({best.variant})", delta,
-                     str(sum(counts.values())), top or "—"])
+                     goal_verdict(d), str(sum(counts.values())), top or "—"])
     return rows
 
 
@@ -54,6 +62,8 @@ def strategy_sections(records: list[Record]) -> list[str]:
             "Per model, bits, set and scale: the searched per-layer strategies against the best fixed "
             "(activation, weight) strategy pair of the same spec, both calibrated on the same patches; "
             f"Δ = searched − best fixed PSNR, paired over images ({LEVEL:.0%} bootstrap interval; ≈: "
-            "contains 0). Chosen pairs: the most frequent (activation/weight) pairs over the searched layers.", "",
+            f"contains 0). Goal (issue 17): the searched strategies at least {GOAL_DB} dB above the best single "
+            "strategy at equal bits, the interval excluding 0. Chosen pairs: the most frequent "
+            "(activation/weight) pairs over the searched layers.", "",
             table(rows, ["Spec", "Method", "Model", "Bits", "Set", "Searched PSNR ↑", "Best fixed PSNR (pair)",
-                         f"Δ [{LEVEL:.0%} CI]", "Layers", "Chosen pairs (most frequent)"]), ""]
+                         f"Δ [{LEVEL:.0%} CI]", f"≥ {GOAL_DB} dB", "Layers", "Chosen pairs (most frequent)"]), ""]

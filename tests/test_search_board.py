@@ -94,7 +94,11 @@ def test_strategy_section_compares_with_the_best_fixed_pair_by_hand():
     (row,) = [line for line in lines if line.startswith("| dq v1")]
     # paired differences 0.5, 1.0, 0.5: mean +0.67
     assert "30.33 (fixed mse/mse)" in row and "+0.67" in row and "mse/lsq ×30, lsq/lsq ×14" in row
+    assert "| met " in row  # +0.67 >= 0.1, the interval [0.5, 1.0] excludes 0
     assert strategy_sections(recs[1:]) == []  # no searched variant: no row
+    close = [_strategy_rec("search", [30.0, 31.0, 32.05]), _strategy_rec("fixed mse/mse", [30.0, 31.0, 32.0])]
+    (row,) = [line for line in "\n".join(strategy_sections(close)).splitlines() if line.startswith("| dq v1")]
+    assert "| not met " in row  # +0.02 < 0.1
 
 
 def _on(r: Record, dataset: str, per_image: list[float]) -> Record:
