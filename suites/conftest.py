@@ -33,6 +33,16 @@ def load_all_specs():
     return [load_spec(p) for p in discover_specs([SPEC_DIR])]
 
 
+def job_params(specs):
+    """One ``pytest.param(spec, job)`` per job of each spec, id ``<spec>-<variant>`` (variant without
+    spaces, ``/`` as ``-``): the cases of the NAS, estimation and classification suites."""
+    import pytest
+
+    for spec in specs:
+        for job in methods.get(spec.method.name)().jobs(spec):
+            yield pytest.param(spec, job, id=f"{spec.name}-{job.variant.replace(' ', '').replace('/', '-')}")
+
+
 def selected_tiers(config) -> tuple[str, ...]:
     """The tiers to run in full: those given with ``--tier``, else :data:`DEFAULT_TIERS`."""
     return tuple(config.getoption("--tier") or DEFAULT_TIERS)

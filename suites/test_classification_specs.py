@@ -28,7 +28,7 @@ from qsrbench.stats import above_chance
 from qsrbench.strategy_cls_board import correct_bits
 from qsrbench.testing import need_cifar10
 
-from .conftest import load_all_specs
+from .conftest import job_params, load_all_specs
 
 SPECS = [s for s in load_all_specs() if methods.get(s.method.name).task == "classification"]
 ALPHA = 1e-3
@@ -36,13 +36,7 @@ _METHODS: dict[str, object] = {}
 _FP_SEEN: dict[str, str] = {}  # spec -> the FP network's per-image correctness of its first case
 
 
-def _cases():
-    for spec in SPECS:
-        for job in methods.get(spec.method.name)().jobs(spec):
-            yield pytest.param(spec, job, id=f"{spec.name}-{job.variant.replace(' ', '').replace('/', '-')}")
-
-
-@pytest.mark.parametrize("spec,job", _cases())
+@pytest.mark.parametrize("spec,job", job_params(SPECS))
 def test_classification_job(benchmark, request, spec, job):
     root = resolve_data_root()
     need_cifar10(request.config, root)

@@ -19,19 +19,13 @@ from qsrbench.registry import methods
 from qsrbench.stats import above_chance
 from qsrbench.testing import missing_data, need_cifar10
 
-from .conftest import load_all_specs
+from .conftest import job_params, load_all_specs
 
 SPECS = [s for s in load_all_specs() if methods.get(s.method.name).task == "estimate"]
 ALPHA = 1e-3
 
 
-def _cases():
-    for spec in SPECS:
-        for job in methods.get(spec.method.name)().jobs(spec):
-            yield pytest.param(spec, job, id=f"{spec.name}-{job.variant.replace(' ', '')}")
-
-
-@pytest.mark.parametrize("spec,job", _cases())
+@pytest.mark.parametrize("spec,job", job_params(SPECS))
 def test_estimate_job(benchmark, request, spec, job):
     root = resolve_data_root()
     need_cifar10(request.config, root)

@@ -33,17 +33,11 @@ from qsrbench.stats import above_chance, ratio_interval
 from qsrbench.store import latest, load_records
 from qsrbench.testing import need_cifar10
 
-from .conftest import load_all_specs
+from .conftest import job_params, load_all_specs
 
 SPECS = [s for s in load_all_specs() if methods.get(s.method.name).task == "nas"]
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 ALPHA = 1e-3  # chance of a guesser passing the learning check
-
-
-def _cases():
-    for spec in SPECS:
-        for job in methods.get(spec.method.name)().jobs(spec):
-            yield pytest.param(spec, job, id=f"{spec.name}-{job.variant.replace(' ', '')}")
 
 
 def _cost_claims(spec, res):
@@ -63,7 +57,7 @@ def _cost_claims(spec, res):
     return measured.estimate / (per_run[spec.method.name] / per_run["darts"])
 
 
-@pytest.mark.parametrize("spec,job", _cases())
+@pytest.mark.parametrize("spec,job", job_params(SPECS))
 def test_nas_search(benchmark, request, spec, job):
     if spec.method.device == "cuda" and not torch.cuda.is_available():
         pytest.skip("GPU tier: the spec asks for a CUDA device and none is available")
