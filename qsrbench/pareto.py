@@ -94,10 +94,14 @@ def pareto_section(records: list[Record], dataset: str = "Set5", scale: int = 4)
 
 
 def _same_job_on(r: Record, dataset: str, pool: list[Record]) -> Record | None:
-    """``r``'s twin on ``dataset``: same spec and variant, else same model, method, bits and variant."""
+    """``r``'s twin on ``dataset``: same spec and variant; for a fixed checkpoint (a model), else
+    same model, method, bits and variant. A searched network (no model) has only its own spec's."""
     same = [q for q in pool if q.dataset == dataset and q.scale == r.scale and q.variant == r.variant
             and q.method == r.method and q.model == r.model and q.bits == r.bits]
-    return next((q for q in same if q.spec == r.spec), same[0] if same else None)
+    own = next((q for q in same if q.spec == r.spec), None)
+    if own is not None or r.model is None:
+        return own
+    return same[0] if same else None
 
 
 def dominance_rows(records: list[Record], sets: tuple[str, str] = ("Set5", "Urban100"), scale: int = 4,

@@ -125,4 +125,8 @@ def test_dominance_over_uniform_4bit_by_hand():
     assert rows["carn-m ptq"][-1] == "no" and rows["pan ptq"][-1] == "no"
     assert rows["rfdn ptq"][5] == "—" and rows["rfdn ptq"][-1] == "undecided: Urban100 not measured"
     assert "**Goal: met.**" in "\n".join(dominance_section(records))
+    # another space's network, same method and variant, without its own Urban100 record: no borrowed twin
+    other = _on(_rec("qr", 0.0, 500, variant="noise", search=50.0, board="q", method="quantnas"), "Set5", [30, 31])
+    (row,) = [r for r in dominance_rows([*records, other]) if r[0] == "qr (noise)" and r[1] == "imdn ptq"]
+    assert row[5] == "—" and row[-1] == "undecided: Urban100 not measured"
     assert "**Goal: not met.**" in "\n".join(dominance_section([r for r in records if r.model != "imdn"][:6]))
