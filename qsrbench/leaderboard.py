@@ -21,7 +21,7 @@ from tabulate import tabulate
 from .errors import QsrbenchError
 from .store import Record, latest
 
-__all__ = ["write_leaderboards", "spec_index", "current_groups", "human",
+__all__ = ["write_leaderboards", "spec_index", "current_groups", "human", "delta_cell",
            "environments", "history", "current_code", "table", "quantized", "trained"]
 
 
@@ -33,6 +33,14 @@ def human(n: int | None, unit: str = "") -> str:
         if abs(n) >= div:
             return f"{n / div:.2f}{suffix}{unit}"
     return f"{n}{unit}"
+
+
+def delta_cell(d) -> str:
+    """A signed difference with its interval (a :class:`qsrbench.stats.Interval`), two decimals,
+    marked ≈ when the interval holds 0; "—" for none."""
+    if d is None:
+        return "—"
+    return d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "")
 
 
 def table(rows: list[list], headers: list[str]) -> str:

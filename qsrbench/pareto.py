@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .leaderboard import bits_label, current_groups, quantized, table, trained
+from .leaderboard import bits_label, current_groups, delta_cell, quantized, table, trained
 from .store import Record
 
 __all__ = ["ParetoPoint", "pareto_points", "front", "pareto_section", "pareto_plots", "pareto_links", "PARETO_NAME",
@@ -125,7 +125,7 @@ def dominance_rows(records: list[Record], sets: tuple[str, str] = ("Set5", "Urba
                 verdict = "no"
             else:
                 verdict = "yes" if all(d is not None for d in deltas) else f"undecided: {sets[1]} not measured"
-            shown = ["—" if d is None else d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "") for d in deltas]
+            shown = [delta_cell(d) for d in deltas]
             rows.append([s.series, f.series, f.label, f"{s.bitops / f.bitops:.3f}", *shown, verdict])
     return rows
 

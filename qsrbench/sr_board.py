@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from .claims import ClaimCheck, check_claims
-from .leaderboard import bits_label, environments, history, human, quantized, table, trained
+from .leaderboard import bits_label, delta_cell, environments, history, human, quantized, table, trained
 from .stats import LEVEL, RESAMPLES, SEED, Interval, paired_bootstrap, paired_values
 from .store import Record
 
@@ -105,7 +105,7 @@ def _results_tables(records: list[Record], fp: dict[tuple, Record]) -> list[str]
                    human(r.params), human(r.bitops)]
             if with_delta:
                 d = delta_fp(r, fp) if quantized(r) else None
-                row.insert(6, "—" if d is None else d.fmt(2, signed=True) + (" ≈" if d.contains(0) else ""))
+                row.insert(6, delta_cell(d))
             out.append(row)
         headers = ["Method", "Spec", "Model", "W/A bits", "Protocol", "PSNR ↑", "SSIM ↑", "Params",
                    "BitOps"]

@@ -12,7 +12,7 @@ bootstrap interval.
 
 from __future__ import annotations
 
-from .leaderboard import table
+from .leaderboard import delta_cell, table
 from .stats import LEVEL
 from .store import Record
 from .train_board import paired_psnr
@@ -42,7 +42,7 @@ def _rows(records: list[Record]) -> list[list[str]]:
             continue
         best = max(fixed, key=lambda r: r.metrics["psnr"])
         d = paired_psnr(searched, best)
-        delta = "—" if d is None else d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "")
+        delta = delta_cell(d)
         counts = searched.extra["strategies"].get("counts", {})
         top = ", ".join(f"{k} ×{n}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
         rows.append([f"{spec} v{v}", searched.method, searched.model or "—",

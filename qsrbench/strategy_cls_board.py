@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .leaderboard import environments, history, human, table
+from .leaderboard import delta_cell, environments, history, human, table
 from .stats import LEVEL, bootstrap_mean, paired_bootstrap
 from .store import Record
 
@@ -37,8 +37,7 @@ def _pct(x: np.ndarray) -> np.ndarray:
 
 
 def _delta(a: np.ndarray, b: np.ndarray) -> str:
-    d = paired_bootstrap(_pct(a), _pct(b))
-    return d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "")
+    return delta_cell(paired_bootstrap(_pct(a), _pct(b)))
 
 
 def _rows(records: list[Record]) -> list[list[str]]:

@@ -16,7 +16,7 @@ interval; a set with no trained record, or no reference record, is "not measured
 
 from __future__ import annotations
 
-from .leaderboard import bits_label, quantized, table, trained
+from .leaderboard import bits_label, delta_cell, quantized, table, trained
 from .sr_board import delta_fp, protocol_key
 from .stats import LEVEL, paired_bootstrap, paired_values
 from .store import Record
@@ -57,9 +57,7 @@ def paired_psnr(r: Record, ref: Record | None):
 
 def _delta(r: Record, ref: Record | None) -> str:
     d = paired_psnr(r, ref)
-    if d is None:
-        return "—"
-    return d.fmt(2, signed=True) + (" ≈" if d.contains(0) else "") + f" ({ref.method} {ref.variant or ref.spec})"
+    return "—" if d is None else delta_cell(d) + f" ({ref.method} {ref.variant or ref.spec})"
 
 
 def _goal_of(records: list[Record]) -> tuple[str, float, tuple[str, ...]] | None:
