@@ -55,7 +55,7 @@ from qsrbench.train.method import runs_root
 from .dqss import (StrategyParams, calibrate_composites, derive, make_composites, search_strategies,
                    searchable_layers, strategies_for, strategy_problems, strategy_summary, variant_names)
 
-__all__ = ["DQSSCifar", "DQSSCifarParams", "vgg_small", "fold_bn", "classifier_costs", "correct_hex", "from_hex"]
+__all__ = ["DQSSCifar", "DQSSCifarParams", "vgg_small", "fold_bn", "classifier_costs", "correct_hex"]
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
@@ -158,13 +158,9 @@ def _correct(net: nn.Module, x_u8: torch.Tensor, y: torch.Tensor, dtype: torch.d
 
 
 def correct_hex(correct: torch.Tensor) -> str:
-    """Per-image correctness as hex of bits packed big-endian (numpy's packbits)."""
+    """Per-image correctness as hex of bits packed big-endian (numpy's packbits); read back by
+    :func:`qsrbench.strategy_cls_board.correct_bits`."""
     return np.packbits(correct.numpy().astype(np.uint8)).tobytes().hex()
-
-
-def from_hex(text: str, n: int) -> np.ndarray:
-    """The ``n`` per-image correctness bits of :func:`correct_hex` (0/1)."""
-    return np.unpackbits(np.frombuffer(bytes.fromhex(text), dtype=np.uint8))[:n]
 
 
 @register_method
