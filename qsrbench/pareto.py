@@ -108,8 +108,8 @@ def dominance_rows(records: list[Record], sets: tuple[str, str] = ("Set5", "Urba
                    bits: int = 4) -> list[list[str]]:
     """Each searched network against each uniform ``bits``-bit fixed point of :func:`pareto_points`
     on ``sets[0]``: BitOps ratio, paired PSNR Δ [95% interval] on both sets, and whether it
-    strictly dominates (BitOps ≤ and a higher PSNR on both sets; undecided where a set is not
-    measured). Δ marked ≈ when its interval holds 0."""
+    strictly dominates (:func:`_verdict`: BitOps ≤ and a PSNR higher on both sets beyond the
+    paired bootstrap interval). Δ marked ≈ when its interval holds 0."""
     from .train_board import paired_psnr
 
     pool = _current(records)
@@ -121,13 +121,21 @@ def dominance_rows(records: list[Record], sets: tuple[str, str] = ("Set5", "Urba
             deltas = [paired_psnr(a, b) if a and b else None for a, b in
                       ((s.record, f.record), *((_same_job_on(s.record, d, pool), _same_job_on(f.record, d, pool))
                                                for d in sets[1:]))]
-            if s.bitops > f.bitops or any(d is not None and d.estimate <= 0 for d in deltas):
-                verdict = "no"
-            else:
-                verdict = "yes" if all(d is not None for d in deltas) else f"undecided: {sets[1]} not measured"
-            shown = [delta_cell(d) for d in deltas]
-            rows.append([s.series, f.series, f.label, f"{s.bitops / f.bitops:.3f}", *shown, verdict])
+            rows.append([s.series, f.series, f.label, f"{s.bitops / f.bitops:.3f}",
+                         *(delta_cell(d) for d in deltas), _verdict(s.bitops <= f.bitops, deltas, sets)])
     return rows
+
+
+def _verdict(cheaper: bool, deltas: list, sets: tuple[str, ...]) -> str:
+    """Strict dominance read from paired differences: "no" where it costs more BitOps or a Δ is
+    ≤ 0; "undecided" where a set is not measured; "within noise" where every Δ is positive but an
+    interval holds 0; "yes" only where every interval lies above 0."""
+    if not cheaper or any(d is not None and d.estimate <= 0 for d in deltas):
+        return "no"
+    missing = [name for name, d in zip(sets, deltas) if d is None]
+    if missing:
+        return f"undecided: {', '.join(missing)} not measured"
+    return "within noise" if any(d.contains(0) for d in deltas) else "yes"
 
 
 def dominance_section(records: list[Record], sets: tuple[str, str] = ("Set5", "Urban100"), scale: int = 4,
@@ -144,7 +152,8 @@ def dominance_section(records: list[Record], sets: tuple[str, str] = ("Set5", "U
             f"of a shipped fixed model, i.e. a higher PSNR on {' and '.join(sets)} ×{scale} at fewer or equal "
             f"BitOps. Δ: the searched network's PSNR minus the fixed one's, paired over the images, with its 95% "
             f"bootstrap interval (≈: the interval holds 0); the fixed model's {sets[1]} score is its twin record "
-            f"(same spec and variant, else same model, method, bits and variant). **Goal: {verdict}.**", "",
+            f"(same spec and variant, else same model, method, bits and variant). *Within noise*: every Δ "
+            f"positive but an interval holds 0, not counted as dominating. **Goal: {verdict}.**", "",
             table(rows, ["Searched", "Fixed", "Bits", "BitOps ratio", f"Δ {sets[0]} (dB)", f"Δ {sets[1]} (dB)",
                          "Dominates"]), ""]
 

@@ -112,19 +112,26 @@ def test_dominance_over_uniform_4bit_by_hand():
     beaten = _rec("ptq-i", 0.0, 1000, model="imdn", bits=(4, 4), board="ptq", method="ptq")
     better = _rec("ptq-p", 0.0, 2000, model="pan", bits=(4, 4), board="ptq", method="ptq")
     no_urban = _rec("ptq-r", 0.0, 900, model="rfdn", bits=(4, 4), board="ptq", method="ptq")
+    close = _rec("ptq-l", 0.0, 800, model="latticenet", bits=(4, 4), board="ptq", method="ptq")
     w8 = _rec("ptq-i8", 0.0, 3000, model="imdn", bits=(8, 8), board="ptq", method="ptq")  # not 4-bit: no row
     records = [_on(searched, "Set5", [30, 31]), _on(searched, "Urban100", [25, 26]),
                _on(cheap, "Set5", [20, 21]), _on(cheap, "Urban100", [20, 20]),          # fewer BitOps: no
                _on(beaten, "Set5", [29, 30]), _on(beaten, "Urban100", [24, 25.5]),     # +1.0 and +0.75: yes
                _on(better, "Set5", [29, 30]), _on(better, "Urban100", [26, 26]),       # Urban100 -0.5: no
+               _on(close, "Set5", [29, 30]), _on(close, "Urban100", [25.5, 25]),      # -0.5, +1.0: ≈
                _on(no_urban, "Set5", [29, 30]), _on(w8, "Set5", [32, 33])]             # undecided
     rows = {r[1]: r for r in dominance_rows(records)}
-    assert set(rows) == {"carn-m ptq", "imdn ptq", "pan ptq", "rfdn ptq"}
+    assert set(rows) == {"carn-m ptq", "imdn ptq", "latticenet ptq", "pan ptq", "rfdn ptq"}
     assert rows["imdn ptq"][3] == "0.400" and rows["imdn ptq"][4].startswith("+1.00 [")
     assert rows["imdn ptq"][5].startswith("+0.75 [") and rows["imdn ptq"][-1] == "yes"
     assert rows["carn-m ptq"][-1] == "no" and rows["pan ptq"][-1] == "no"
     assert rows["rfdn ptq"][5] == "—" and rows["rfdn ptq"][-1] == "undecided: Urban100 not measured"
+    # Urban100 paired differences -0.5 and +1.0: mean +0.25, the bootstrap interval [-0.5, 1.0] holds 0
+    assert rows["latticenet ptq"][5].startswith("+0.25 [") and rows["latticenet ptq"][5].endswith("≈")
+    assert rows["latticenet ptq"][-1] == "within noise"
     assert "**Goal: met.**" in "\n".join(dominance_section(records))
+    decided = [r for r in records if r.model not in ("imdn", "rfdn")]  # no yes, none undecided: ≈ is not a win
+    assert "**Goal: not met.**" in "\n".join(dominance_section(decided))
     # another space's network, same method and variant, without its own Urban100 record: no borrowed twin
     other = _on(_rec("qr", 0.0, 500, variant="noise", search=50.0, board="q", method="quantnas"), "Set5", [30, 31])
     (row,) = [r for r in dominance_rows([*records, other]) if r[0] == "qr (noise)" and r[1] == "imdn ptq"]
