@@ -8,6 +8,7 @@ performance-estimation groups by :mod:`qsrbench.estimate_board`, searched SR net
 
 from __future__ import annotations
 
+from .ablation_board import ablation_section
 from .bench_board import timing_sections
 from .estimate_board import estimate_board, is_estimate_group
 from .integer_board import integer_section
@@ -52,7 +53,8 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
             front = pareto_section(records) + dominance_section(records) if g in with_front else []
             out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g),
                                       search_sections(rs) + strategy_sections(rs) + front
-                                      + training_section(rs, ptq, fp) + integer_section(rs))
+                                      + training_section(rs, ptq, fp) + ablation_section(rs, specs_index)
+                                      + integer_section(rs))
     for board in sorted({b["info"]["board"] for b in benchmarks or []}):
         timing = latency_sections(benchmarks, board) + timing_sections(benchmarks, board)
         if board in groups:

@@ -67,8 +67,8 @@ def trained(r: Record) -> bool:
 
 def spec_index(specs) -> dict[tuple[str, int], dict]:
     """What the boards need of each parsed spec, by ``(name, version)``: its claims per
-    ``(dataset, scale)`` (as record-style dicts), method, tier, group, history notes and the
-    modules its results come from."""
+    ``(dataset, scale)`` (as record-style dicts), method, tier, group, history notes, the
+    modules its results come from and the method's parameters (``params``, as JSON)."""
     from .provenance import roots_for
 
     out: dict = {}
@@ -79,7 +79,7 @@ def spec_index(specs) -> dict[tuple[str, int], dict]:
         out[(spec.name, spec.version)] = {
             "claims": dict(claims), "method": spec.method.name, "tier": spec.tier,
             "leaderboard": spec.leaderboard, "history": {h.version: h.reason for h in spec.history},
-            "roots": roots_for(spec)}
+            "roots": roots_for(spec), "params": spec.method.model_dump(mode="json")}
     return out
 
 

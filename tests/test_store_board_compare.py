@@ -261,3 +261,47 @@ def test_goals_judge_the_measured_delta_and_say_what_is_not_measured():
     assert rows[("b-w8", "Set5 ×4")][2] == "missed"
     assert rows[("c-w4", "Set5 ×4")] == ["Δ best PTQ ≥ +0.50 dB", "+0.70 [+0.70, +0.70]", "met"]
     assert rows[("c-w4", "Urban100")][2] == "not measured (no record on this set)"
+
+
+def _trained(spec, method, bits, psnr, variant=None, spread=(0.0, 0.0), tier="small"):
+    train = {"iterations": 1, "batch": 1, "patch": 8, "sets": ["T91"], "train_s": 1.0,
+             "it_per_s": 1.0, "threads": 2, "resumed_at": None}
+    return _q(spec, method, bits, psnr, variant, board="qat_sr", spread=spread).model_copy(
+        update={"extra": {"train": train}, "tier": tier})
+
+
+def test_goals_judge_each_trained_variant_of_a_spec_on_its_own():
+    """A spec that trains several variants (a search and a fixed baseline) gets one goal row per
+    variant: hand, 25.7 - 25.5 = +0.2 missed, 26.2 - 25.5 = +0.7 met (not whichever came first)."""
+    records = [_trained("d-w4", "m", 4, 25.7, "search"), _trained("d-w4", "m", 4, 26.2, "fixed"),
+               _q("ptq-net-w4", "ptq", 4, 25.5, "per-channel, mse")]
+    goals = build_leaderboards(records)["qat_sr.md"].split("### Goals")[1].split("## ")[0]
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): [c.strip() for c in line.split("|")[3:-1]]
+            for line in goals.splitlines() if line.startswith("| d-w4")}
+    assert rows[("d-w4 (search)", "Set5 ×4")] == ["Δ best PTQ ≥ +0.50 dB", "+0.20 [+0.20, +0.20]", "missed"]
+    assert rows[("d-w4 (fixed)", "Set5 ×4")] == ["Δ best PTQ ≥ +0.50 dB", "+0.70 [+0.70, +0.70]", "met"]
+    assert len(rows) == 4  # Set5 and Urban100 per variant
+
+
+def test_ablation_rows_pair_a_spec_with_its_name_prefix_of_the_same_family():
+    """``q-net-w4-nocalib`` ablates ``q-net-w4`` (same board, tier, method, model, bits): Δ by
+    hand 25.6 - 26.0 = -0.40 per image (zero-width interval); a ``-smoke`` spec of another tier
+    and a same-prefix spec of other bits are not ablations; the changes column lists the method
+    parameters that differ, nested keys dotted."""
+    from qsrbench.ablation_board import ablation_bases, ablation_section, changed_params
+
+    records = [_trained("q-net-w4", "fqsr", 4, 26.0, spread=(-1.0, 1.0)),
+               _trained("q-net-w4-nocalib", "fqsr", 4, 25.6, spread=(-1.0, 1.0)),
+               _trained("q-net-w4-smoke", "fqsr", 4, 20.0, tier="smoke"),
+               _trained("q-net-w4-wide", "fqsr", 8, 30.0)]
+    assert ablation_bases(records) == {"q-net-w4-nocalib": "q-net-w4"}
+    index = {("q-net-w4", 1): {"params": {"name": "fqsr", "calibration_weight": 0.3, "train": {"lr": 1e-4}}},
+             ("q-net-w4-nocalib", 1): {"params": {"name": "fqsr", "calibration_weight": 0.0, "train": {"lr": 1e-4}}}}
+    lines = "\n".join(ablation_section(records, index)).splitlines()
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in lines if line.startswith("| q-net")]
+    assert rows == [["q-net-w4-nocalib v1", "q-net-w4 v1", "calibration_weight: 0.3 → 0.0", "Set5 ×4",
+                     "25.60", "26.00", "-0.40 [-0.40, -0.40]"]]
+    assert changed_params({"train": {"lr": 1}}, {"train": {"lr": 2}, "x": True}) == "train.lr: 1 → 2; x: — → true"
+    assert changed_params(None, {"x": 1}) == "—"
+    page = build_leaderboards(records)["qat_sr.md"]
+    assert "## Ablations" in page and "| q-net-w4-smoke" not in page.split("## Ablations")[1].split("## ")[0]

@@ -1,0 +1,97 @@
+"""The ablations section of an SR leaderboard page: each ablation spec against the spec it ablates.
+
+An *ablation* is a spec named ``<base>-<what>`` (e.g. ``fqsr-pan-x4-w4a4-nocalib`` of
+``fqsr-pan-x4-w4a4``) where ``<base>`` is another spec with the same leaderboard, tier, method,
+model and bits: the base is the longest such name prefix (cut at dashes). The pairing is by name
+because a spec field would enter the spec hash; the README states the convention. A spec of
+another tier (``-smoke``, ``-full``) is never an ablation of its small-tier namesake.
+
+Per ablation, data set, scale and variant: both PSNRs, Δ = ablation − base paired over the images
+with its 95% bootstrap interval (:func:`qsrbench.train_board.paired_psnr`; ≈ when it holds 0), and
+what the spec changes: the method parameters that differ, read from the parsed spec files
+(:func:`qsrbench.leaderboard.spec_index`, ``params``), ``—`` where the files are not at hand.
+"""
+
+from __future__ import annotations
+
+from .leaderboard import delta_cell, table
+from .stats import LEVEL
+from .store import Record
+from .train_board import paired_psnr
+
+__all__ = ["ablation_bases", "ablation_section", "changed_params"]
+
+
+def _family(r: Record) -> tuple:
+    return (r.leaderboard, r.tier, r.method, r.model, r.bits.get("weight"), r.bits.get("activation"))
+
+
+def ablation_bases(records: list[Record]) -> dict[str, str]:
+    """``{ablation spec: base spec}`` among the specs of ``records`` (see the module docstring)."""
+    family = {}
+    for r in records:
+        family.setdefault(r.spec, _family(r))
+    out = {}
+    for name, fam in family.items():
+        parts = name.split("-")
+        for cut in range(len(parts) - 1, 0, -1):
+            base = "-".join(parts[:cut])
+            if family.get(base) == fam:
+                out[name] = base
+                break
+    return out
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _toml(v) -> str:
+    """A value as the spec file writes it (``true`` / ``false`` for booleans)."""
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def changed_params(base: dict | None, ablation: dict | None) -> str:
+    """``"key: base value → ablation value"`` for every method parameter that differs (dotted
+    keys for nested tables), ``; ``-joined; ``—`` when either side is unknown or none differs."""
+    if base is None or ablation is None:
+        return "—"
+    a, b = _flat(base), _flat(ablation)
+    diffs = [f"{k}: {_toml(a.get(k, '—'))} → {_toml(b.get(k, '—'))}" for k in sorted(set(a) | set(b))
+             if a.get(k) != b.get(k)]
+    return "; ".join(diffs) or "—"
+
+
+def _params(index: dict | None, r: Record) -> dict | None:
+    return ((index or {}).get((r.spec, r.spec_version)) or {}).get("params")
+
+
+def ablation_section(records: list[Record], index: dict | None = None) -> list[str]:
+    """Markdown lines of the section (empty when ``records`` hold no ablation)."""
+    bases = ablation_bases(records)
+    by_key = {(r.spec, r.dataset, r.scale, r.variant): r for r in records}
+    rows = []
+    for r in sorted(records, key=lambda r: (bases.get(r.spec, ""), r.spec, r.scale or 0, r.dataset, r.variant or "")):
+        base = by_key.get((bases.get(r.spec), r.dataset, r.scale, r.variant))
+        if base is None or "psnr" not in r.metrics or "psnr" not in base.metrics:
+            continue
+        rows.append([f"{r.spec} v{r.spec_version}", f"{base.spec} v{base.spec_version}",
+                     changed_params(_params(index, base), _params(index, r)),
+                     f"{r.dataset} ×{r.scale}" + (f" ({r.variant})" if r.variant else ""),
+                     f"{r.metrics['psnr']:.2f}", f"{base.metrics['psnr']:.2f}", delta_cell(paired_psnr(r, base))])
+    if not rows:
+        return []
+    return ["## Ablations", "",
+            "Each ablation spec (named `<base>-<what>`: same leaderboard, tier, method, model and bits "
+            "as its base) against its base, set by set: Δ = ablation − base, paired over the images, "
+            f"with its {LEVEL:.0%} bootstrap interval (≈: the interval holds 0); *changes*: the method "
+            "parameters the two spec files set differently. Both runs are single seeds: the interval "
+            "covers the images, not the spread between training runs.", "",
+            table(rows, ["Ablation", "Base", "Changes", "Set", "PSNR ↑", "Base PSNR ↑",
+                         f"Δ dB [{LEVEL:.0%} CI]"]), ""]
