@@ -6,7 +6,8 @@ Points (one set and scale, Set5 x4 by default; current records only, :mod:`qsrbe
   and retrained), labelled by spec and search mode;
 * **fixed**: the quantized and full-precision records of the zoo's fixed architectures from the
   other groups (post-training and quantization-aware), per model and method the best variant
-  per weight/activation bit-width; the FP point is the checkpoint's 32/32 record.
+  per weight/activation bit-width, and every mixed-precision allocation of a fixed model as its
+  own point (``extra.mixed_precision``); the FP point is the checkpoint's 32/32 record.
 
 The front is the set of points no other point dominates (another point with BitOps ≤ and PSNR ≥,
 one of them strictly). BitOps: the records' (a 320x180 LR input, :mod:`qsrbench.bitops`); PSNR
@@ -46,6 +47,11 @@ def _searched(r: Record) -> bool:
     return bool((r.extra or {}).get("search", {}).get("architecture"))
 
 
+def _mixed_label(r: Record) -> str:
+    """``"mixed, mean b"`` for a mixed-precision record (each allocation its own point), else ""."""
+    return bits_label(r) if (r.extra or {}).get("mixed_precision") else ""
+
+
 def pareto_points(records: list[Record], dataset: str = "Set5", scale: int = 4) -> list[ParetoPoint]:
     """Every searched point and the best fixed-architecture point per (model, method, bits)."""
     every = [r for r in _current(records) if r.dataset == dataset and r.scale == scale and r.bitops
@@ -57,11 +63,11 @@ def pareto_points(records: list[Record], dataset: str = "Set5", scale: int = 4) 
         if _searched(r) or not r.model or not (r.checkpoint_sha256 or trained(r)):
             continue
         method = "FP" if not quantized(r) and not trained(r) else r.method
-        key = (r.model, method, r.bits.get("weight"), r.bits.get("activation"))
+        key = (r.model, method, r.bits.get("weight"), r.bits.get("activation"), _mixed_label(r))
         if key not in best or r.metrics["psnr"] > best[key].metrics["psnr"]:
             best[key] = r
-    points += [ParetoPoint("fixed", f"{m} {method}", f"W{w}A{a}", r.bitops, r.metrics["psnr"], r)
-               for (m, method, w, a), r in sorted(best.items(), key=lambda kv: str(kv[0]))]
+    points += [ParetoPoint("fixed", f"{m} {method}", mixed or f"W{w}A{a}", r.bitops, r.metrics["psnr"], r)
+               for (m, method, w, a, mixed), r in sorted(best.items(), key=lambda kv: str(kv[0]))]
     return points
 
 
@@ -114,7 +120,8 @@ def dominance_rows(records: list[Record], sets: tuple[str, str] = ("Set5", "Urba
 
     pool = _current(records)
     points = pareto_points(records, sets[0], scale)
-    fixed = [p for p in points if p.kind == "fixed" and p.record.bits == {"weight": bits, "activation": bits}]
+    fixed = [p for p in points if p.kind == "fixed" and p.record.bits == {"weight": bits, "activation": bits}
+             and not _mixed_label(p.record)]
     rows = []
     for s in (p for p in points if p.kind == "searched"):
         for f in fixed:

@@ -137,3 +137,20 @@ def test_dominance_over_uniform_4bit_by_hand():
     (row,) = [r for r in dominance_rows([*records, other]) if r[0] == "qr (noise)" and r[1] == "imdn ptq"]
     assert row[5] == "—" and row[-1] == "undecided: Urban100 not measured"
     assert "**Goal: not met.**" in "\n".join(dominance_section([r for r in records if r.model != "imdn"][:6]))
+
+
+def test_mixed_precision_allocations_of_a_fixed_model_are_points_of_their_own_not_uniform_rows():
+    """Two allocations of one model (spec bits 4/4, ``extra.mixed_precision``) are two fixed
+    points labelled by their mean bits, beside the best uniform W4A4 one; the dominance table,
+    which is about uniform 4-bit models, leaves them out."""
+    def mixed(psnr, bitops, mean, variant):
+        r = _rec("ptq-mixed-i", psnr, bitops, model="imdn", bits=(4, 4), board="ptq", method="ptq-mixed",
+                 variant=variant)
+        return r.model_copy(update={"extra": {"mixed_precision": {"mean_bits": mean, "layers": {}}}})
+
+    records = [*RECORDS, mixed(29.9, 320, 5.2, "budget 0.1"), mixed(30.5, 350, 6.1, "budget 0.25")]
+    fixed = {(p.series, p.label): p.psnr for p in pareto_points(records) if p.kind == "fixed"}
+    assert fixed[("imdn ptq-mixed", "mixed, mean 5.20")] == 29.9
+    assert fixed[("imdn ptq-mixed", "mixed, mean 6.10")] == 30.5
+    assert fixed[("imdn ptq", "W4A4")] == 29.5
+    assert {row[1] for row in dominance_rows(records)} == {"imdn ptq"}
