@@ -21,7 +21,7 @@ from tabulate import tabulate
 from .errors import QsrbenchError
 from .store import Record, latest
 
-__all__ = ["write_leaderboards", "spec_index", "current_groups", "human", "delta_cell",
+__all__ = ["write_leaderboards", "spec_index", "current_groups", "human", "delta_cell", "mixed_precision",
            "environments", "history", "current_code", "table", "quantized", "trained"]
 
 
@@ -49,6 +49,12 @@ def table(rows: list[list], headers: list[str]) -> str:
 
 def quantized(r: Record) -> bool:
     return min(r.bits.get("weight", 32), r.bits.get("activation", 32)) < 32
+
+
+def mixed_precision(r: Record) -> bool:
+    """Whether the record's network has per-layer bits (``extra.mixed_precision``): its ``bits``
+    are then the spec's base bits, not every layer's, and it is no uniform-bits point."""
+    return bool((r.extra or {}).get("mixed_precision"))
 
 
 def bits_label(r: Record) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .leaderboard import bits_label, current_groups, delta_cell, quantized, table, trained
+from .leaderboard import bits_label, current_groups, delta_cell, mixed_precision, quantized, table, trained
 from .store import Record
 
 __all__ = ["ParetoPoint", "pareto_points", "front", "pareto_section", "pareto_plots", "pareto_links", "PARETO_NAME",
@@ -49,7 +49,7 @@ def _searched(r: Record) -> bool:
 
 def _mixed_label(r: Record) -> str:
     """``"mixed, mean b"`` for a mixed-precision record (each allocation its own point), else ""."""
-    return bits_label(r) if (r.extra or {}).get("mixed_precision") else ""
+    return bits_label(r) if mixed_precision(r) else ""
 
 
 def pareto_points(records: list[Record], dataset: str = "Set5", scale: int = 4) -> list[ParetoPoint]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from .leaderboard import current_groups, quantized, trained
+from .leaderboard import current_groups, mixed_precision, quantized, trained
 from .store import Record
 
 __all__ = ["psnr_vs_bitops_points", "render_psnr_vs_bitops", "write_psnr_vs_bitops", "plot_links",
@@ -25,15 +25,23 @@ WITH_PTQ = {"qat_sr"}  # groups whose plots also show the post-training points o
 
 def _series(r: Record, group: str) -> str:
     """The line a point belongs to: the model (PTQ pages), or model and method (QAT pages)."""
+    if mixed_precision(r):
+        return f"{r.model} mixed"
     if group not in WITH_PTQ:
         return r.model
     return f"{r.model} {r.method}" if trained(r) else f"{r.model} PTQ"
 
 
+def _mean_bits(r: Record) -> float | None:
+    """A mixed-precision network's mean bits (each allocation its own point), else None."""
+    return r.extra["mixed_precision"]["mean_bits"] if mixed_precision(r) else None
+
+
 def psnr_vs_bitops_points(records: list[Record], group: str, dataset: str = "Set5"
                           ) -> dict[int, dict[str, list[tuple[int, float, str]]]]:
     """``{scale: {series: [(bitops, psnr, "W/A"), ...]}}``: per series (the model, or on QAT pages
-    model and method, with the post-training points of the same models as "<model> PTQ"), the
+    model and method, with the post-training points of the same models as "<model> PTQ"; a
+    mixed-precision network's allocations as "<model> mixed", labelled by their mean bits), the
     best variant per bit-width, starting from the model's FP point."""
     groups = current_groups(records)
     every = [r for rs in groups.values() for r in rs if r.dataset == dataset and r.bitops
@@ -48,19 +56,19 @@ def psnr_vs_bitops_points(records: list[Record], group: str, dataset: str = "Set
           and (r.model, r.scale) in models]
     best: dict[tuple, Record] = {}
     for r in own:
-        key = (r.scale, _series(r, group), r.bits.get("weight"), r.bits.get("activation"))
+        key = (r.scale, _series(r, group), r.bits.get("weight"), r.bits.get("activation"), _mean_bits(r))
         if key not in best or r.metrics["psnr"] > best[key].metrics["psnr"]:
             best[key] = r
-    series = {(scale, name) for scale, name, _, _ in best}
+    series = {(scale, name) for scale, name, _, _, _ in best}
     for r in fp:
         for scale, name in series:
-            key = (scale, name, 32, 32)
+            key = (scale, name, 32, 32, None)
             if scale == r.scale and name.split(" ")[0] == r.model and (
                     key not in best or r.metrics["psnr"] > best[key].metrics["psnr"]):
                 best[key] = r
     out: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for (scale, name, w, a), r in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[1].bitops)):
-        out[scale][name].append((r.bitops, r.metrics["psnr"], f"W{w}A{a}"))
+    for (scale, name, w, a, mean), r in sorted(best.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[1].bitops)):
+        out[scale][name].append((r.bitops, r.metrics["psnr"], f"W{w}A{a}" if mean is None else f"mean {mean:.1f} b"))
     return {s: dict(m) for s, m in sorted(out.items())}
 
 

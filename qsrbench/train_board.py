@@ -16,7 +16,7 @@ interval; a set with no trained record, or no reference record, is "not measured
 
 from __future__ import annotations
 
-from .leaderboard import bits_label, delta_cell, quantized, table, trained
+from .leaderboard import bits_label, delta_cell, mixed_precision, quantized, table, trained
 from .sr_board import delta_fp, protocol_key
 from .stats import LEVEL, paired_bootstrap, paired_values
 from .store import Record
@@ -36,10 +36,12 @@ def _key(r: Record) -> tuple:
 
 
 def ptq_reference(records: list[Record]) -> dict[tuple, Record]:
-    """Best-PSNR post-training-quantized record per (checkpoint, bits, scale, set, protocol)."""
+    """Best-PSNR post-training-quantized record per (checkpoint, bits, scale, set, protocol);
+    uniform bits only (a mixed-precision network spends more BitOps than its base bits say)."""
     best: dict[tuple, Record] = {}
     for r in records:
-        if quantized(r) and not trained(r) and r.checkpoint_sha256 and "psnr" in r.metrics:
+        if (quantized(r) and not trained(r) and not mixed_precision(r) and r.checkpoint_sha256
+                and "psnr" in r.metrics):
             k = _key(r)
             if k not in best or r.metrics["psnr"] > best[k].metrics["psnr"]:
                 best[k] = r

@@ -305,3 +305,20 @@ def test_ablation_rows_pair_a_spec_with_its_name_prefix_of_the_same_family():
     assert changed_params(None, {"x": 1}) == "—"
     page = build_leaderboards(records)["qat_sr.md"]
     assert "## Ablations" in page and "| q-net-w4-smoke" not in page.split("## Ablations")[1].split("## ")[0]
+
+
+def test_mixed_precision_ptq_is_no_uniform_reference_and_plots_as_its_own_line():
+    """A mixed-precision PTQ record (base bits 4/4, ``extra.mixed_precision``) is neither the best
+    W4A4 PTQ a 4-bit QAT run is judged against (hand: 27.0 - 25.5 = +1.5, not 27.0 - 28.0) nor
+    the PTQ page's W4A4 point: it is a point of its own "<model> mixed" line, labelled by mean bits."""
+    from qsrbench.plots import psnr_vs_bitops_points
+
+    mixed = _q("ptq-mixed-net-w4", "ptq-mixed", 4, 28.0, "budget 0.1", bitops=20000).model_copy(
+        update={"extra": {"mixed_precision": {"mean_bits": 5.25, "layers": {}}}})
+    records = [_trained("pams-net-w4", "pams", 4, 27.0), mixed, _q("ptq-net-w4", "ptq", 4, 25.5, "per-channel, mse"),
+               _q("fp-net", "fp", 32, 32.0, board="fp")]
+    goals = build_leaderboards(records)["qat_sr.md"].split("### Goals")[1]
+    assert "| +1.50 [+1.50, +1.50] | met" in goals.replace("  ", " ").replace("  ", " ")
+    points = psnr_vs_bitops_points(records, "ptq")[4]
+    assert points["net"] == [(32 * 32 * 1000, 32.0, "W32A32"), (16000, 25.5, "W4A4")]
+    assert points["net mixed"] == [(32 * 32 * 1000, 32.0, "W32A32"), (20000, 28.0, "mean 5.2 b")]
