@@ -6,7 +6,8 @@ The model is built exactly as :mod:`reference.ptq` builds it (same quantizers, c
 parts in), then :func:`qsrbench.kernels.integer_model.integerize` replaces every quantized
 convolution it supports by an :class:`~qsrbench.kernels.integer_model.IntegerConv2d` (the
 layer's own activation codes, int8 x int8 -> int32 on :func:`~qsrbench.kernels.int8_conv.int8_conv2d`,
-one float32 rounding per output). Layers it cannot run stay fake-quant and are listed in the
+one float32 rounding per output; transposed convolutions, e.g. SMSR's mask branches, on
+:func:`~qsrbench.kernels.int8_conv.int8_conv_transpose2d`). Layers it cannot run stay fake-quant and are listed in the
 record with the reason (``strict = true`` makes that an error instead).
 
 Each job scores the integer model (the record's metrics) and the fake-quant model on the same

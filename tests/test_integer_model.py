@@ -51,6 +51,44 @@ def test_one_layer_equals_its_exact_integer_value():
     assert layer.weight_codes.dtype == torch.int8 and int(layer.weight_codes.abs().max()) <= 127
 
 
+@pytest.mark.parametrize("granularity", ["per-channel", "per-tensor"])
+def test_transposed_conv_layer_equals_its_exact_integer_value(granularity):
+    """A ConvTranspose2d (stride 2, output padding, 2 groups: per-channel scales along the weight's
+    axis 1, repeated per group) on integers against the float64 transposed conv of its dequantized
+    codes, and against the fake-quant layer."""
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(),
+                        nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1, groups=2))
+    config = QuantConfig(weight=TensorQuant(bits=8, granularity=granularity),
+                         activation=TensorQuant(bits=8, symmetric=False), keep_fp=[])
+    net, _ = quantize_model(net, config, make_quantizer, input_shape=(2, 3, 8, 8))
+    calibrate(net, [torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))])
+    ql = net.eval()[2]
+    layer = integerize(copy.deepcopy(net))[2]
+    assert type(layer).__name__ == "IntegerConvTranspose2d"
+    x = torch.relu(torch.randn(2, 6, 7, 5))
+    got = layer(x)
+    qp = ql.input_q.qparams
+    with torch.no_grad():
+        real_w = ql.weight_q(ql.layer.weight).double()
+        exact = nn.functional.conv_transpose2d(from_int(to_int(x, qp), qp).double(), real_w, ql.layer.bias.double(),
+                                               stride=2, padding=1, output_padding=1, groups=2)
+        fake = ql(x)
+    assert got.shape == exact.shape == (2, 4, 14, 10)
+    assert torch.allclose(got.double(), exact, rtol=1e-6, atol=1e-6 * float(exact.abs().max()))
+    assert torch.allclose(got, fake, rtol=1e-5, atol=1e-5 * float(fake.abs().max()))
+
+
+def test_every_smsr_layer_runs_on_integers_transposed_convs_included():
+    """SMSR's sparse-mask branches end in ConvTranspose2d layers: all of its quantized layers now
+    convert. (Its whole-model output is not compared here: with random weights its hard masks sit
+    at float32's floor, the fake-quant model is 12 steps from its own float64 self.)"""
+    fake = _ptq(create_model("smsr", 2), bits=8)
+    plan = integer_layers(fake)
+    kinds = {type(m.layer).__name__ for m in fake.modules() if isinstance(m, QuantLayer)}
+    assert "ConvTranspose2d" in kinds and plan and all(why is None for why in plan.values())
+
+
 def test_linear_layer_equals_its_exact_integer_value():
     torch.manual_seed(3)
     net = _ptq(nn.Sequential(nn.Linear(40, 10, bias=False), nn.ReLU(), nn.Linear(10, 3)), shape=(6, 40), keep_fp=[])

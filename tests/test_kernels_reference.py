@@ -211,3 +211,29 @@ def test_int8_kernel_extremes_and_errors():
         int8_conv2d(qx, 256, qw)
     with pytest.raises(ValueError, match="overflow"):
         int8_conv2d(torch.zeros(1, 8000, 3, 3, dtype=torch.uint8), 0, torch.zeros(1, 8000, 3, 3, dtype=torch.int8))
+
+
+@pytest.mark.parametrize("cin,cout,groups,k,stride,pad,opad,dil,zx", [
+    (3, 4, 1, 3, 2, 1, 1, 1, 0), (4, 6, 2, 3, 2, 1, 0, 1, 128), (2, 3, 1, 4, 2, 1, 0, 1, 7),
+    (4, 4, 4, 3, 3, 2, 2, 2, 255), (2, 2, 1, 1, 1, 0, 0, 1, 9), (2, 3, 1, 5, 2, 0, 1, 1, 3),
+])
+def test_int8_transposed_conv_equals_the_exact_reference(cin, cout, groups, k, stride, pad, opad, dil, zx):
+    """The int8 kernel's transposed convolution (spread, pad, flipped kernel) against the float64
+    reference of the same integers and, for the first case, hand loops of the scatter definition."""
+    from qsrbench.kernels.int8_conv import int8_conv_transpose2d
+    from qsrbench.kernels.reference import int_conv_transpose2d
+
+    g = torch.Generator().manual_seed(cin * 10 + k)
+    qx = torch.randint(0, 256, (2, cin, 5, 4), generator=g)
+    qw = torch.randint(-127, 128, (cin, cout // groups, k, k), generator=g)
+    ref = int_conv_transpose2d(qx, qw, zx, stride, pad, opad, groups, dil)
+    got = int8_conv_transpose2d(qx.to(torch.uint8), zx, qw.to(torch.int8), stride, pad, opad, groups, dil)
+    assert got.dtype == torch.int32 and torch.equal(got.to(torch.int64), ref)
+    if (cin, k, stride) == (3, 3, 2):  # scatter: out[o, i*s - p + ky, j*s - p + kx] += (x - z) w
+        out = torch.zeros_like(ref)
+        for b, ci, i, j, co, ky, kx in itertools.product(range(2), range(cin), range(5), range(4), range(cout),
+                                                         range(k), range(k)):
+            y, xx = i * stride - pad + ky, j * stride - pad + kx
+            if 0 <= y < out.shape[2] and 0 <= xx < out.shape[3]:
+                out[b, co, y, xx] += (int(qx[b, ci, i, j]) - zx) * int(qw[ci, co, ky, kx])
+        assert torch.equal(out, ref)

@@ -15,6 +15,13 @@ copy, not the int8 matrix product, is what costs on a CPU (4.7x faster than an N
 memory. The accumulator is int32; it cannot overflow for ``K · 255 · 127 < 2^31``, i.e.
 K < 66,000 (checked). Groups run as one matrix product each. The result is bit-identical to :func:`qsrbench.kernels.reference.int_conv2d`
 (tested); it is the integer kernel the integer models use on a CPU.
+
+:func:`int8_conv_transpose2d` runs a transposed convolution on the same kernel, as the convolution
+it is: the input codes spread ``stride`` apart with the zero point between them (so that
+``q_x - z_x = 0`` there, as the float model's inserted zeros), padded by ``dilation·(k-1) - padding``
+(plus ``output_padding`` at the bottom and right; cropped where that is negative) with the zero
+point, and convolved at stride 1 with the kernel flipped in space and its in/out channels swapped
+within each group.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["int8_conv2d", "INT32_MAX"]
+__all__ = ["int8_conv2d", "int8_conv_transpose2d", "INT32_MAX"]
 
 INT32_MAX = 2 ** 31 - 1
 
@@ -72,3 +79,22 @@ def _int_mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if m <= 16:
         a = torch.cat([a, a.new_zeros(17 - m, a.shape[1])])
     return torch._int_mm(a, b)[:m]
+
+
+def int8_conv_transpose2d(q_x: torch.Tensor, z_x: int, q_w: torch.Tensor, stride=1, padding=0,
+                          output_padding=0, groups: int = 1, dilation=1) -> torch.Tensor:
+    """int32 accumulator of a transposed convolution (see the module docstring); ``q_w``: int8
+    codes in ``ConvTranspose2d`` layout ``(cin, cout/groups, kh, kw)``."""
+    n, cin, h, w = q_x.shape
+    _, cg_out, kh, kw = q_w.shape
+    (sh, sw), (ph, pw), (oh, ow), (dh, dw) = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
+    spread = q_x.new_full((n, cin, (h - 1) * sh + 1, (w - 1) * sw + 1), int(z_x))
+    spread[:, :, ::sh, ::sw] = q_x
+    top, left = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    bottom, right = top + oh, left + ow
+    spread = F.pad(spread, (max(left, 0), max(right, 0), max(top, 0), max(bottom, 0)), value=int(z_x))
+    spread = spread[:, :, max(-top, 0):spread.shape[2] - max(-bottom, 0), max(-left, 0):spread.shape[3] - max(-right, 0)]
+    cg_in = cin // groups
+    w_conv = (q_w.reshape(groups, cg_in, cg_out, kh, kw).transpose(1, 2)
+              .reshape(groups * cg_out, cg_in, kh, kw).flip(2, 3))
+    return int8_conv2d(spread, z_x, w_conv, 1, 0, (dh, dw), groups)

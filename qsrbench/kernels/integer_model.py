@@ -3,7 +3,8 @@
 :func:`integerize` replaces every :class:`~qsrbench.quant.convert.QuantLayer` whose weight and
 input quantizers are uniform (:class:`~qsrbench.quant.modules.UniformQuantizer`: symmetric
 weights at <= 8 bits, per output channel or per tensor; a calibrated per-tensor input quantizer
-at <= 8 bits) by an :class:`IntegerConv2d` (an :class:`IntegerLinear` for a linear layer): the
+at <= 8 bits) by an :class:`IntegerConv2d` (an :class:`IntegerConvTranspose2d` for a transposed
+conv, an :class:`IntegerLinear` for a linear layer): the
 input becomes the quantizer's own codes (:func:`qsrbench.quant.uniform.to_int`, so exactly the
 fake-quant model's), the convolution runs
 on :func:`~qsrbench.kernels.int8_conv.int8_conv2d` (int8 x int8 → int32), and the output is
@@ -27,26 +28,30 @@ from ..errors import QsrbenchError
 from ..quant.convert import QuantLayer
 from ..quant.modules import UniformQuantizer
 from ..quant.uniform import QParams, qparams_from_range, to_int
-from .int8_conv import int8_conv2d
+from .int8_conv import int8_conv2d, int8_conv_transpose2d
 
-__all__ = ["IntegerConv2d", "IntegerLinear", "integerize", "integer_layers"]
+__all__ = ["IntegerConv2d", "IntegerConvTranspose2d", "IntegerLinear", "integerize", "integer_layers"]
 
 
-def _weight_codes(q: UniformQuantizer, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _weight_codes(q: UniformQuantizer, w: torch.Tensor, cout: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """int8 codes of ``w`` and the scale of each of the ``cout`` output channels (a transposed
+    conv's per-channel axis 1 holds ``cout / groups`` scales, repeated per group)."""
     lo, hi = q._range(w.detach(), q.axis)
     qp = qparams_from_range(lo, hi, q.bits, symmetric=True, axis=q.axis)
-    scale = qp.scale.reshape(-1) if q.axis is not None else qp.scale.expand(w.shape[0])
-    return to_int(w.detach(), qp).to(torch.int8), scale.to(torch.float64)
+    scale = qp.scale.reshape(-1) if q.axis is not None else qp.scale.reshape(1)
+    return to_int(w.detach(), qp).to(torch.int8), scale.repeat(cout // scale.numel()).to(torch.float64)
 
 
 def _supported(ql: QuantLayer) -> str | None:
     """Why ``ql`` cannot run on the int8 kernel, or None."""
     wq, aq, layer = ql.weight_q, ql.input_q, ql.layer
-    if not isinstance(layer, (nn.Conv2d, nn.Linear)):
-        return f"{type(layer).__name__} (Conv2d and Linear run on integers)"
-    if isinstance(layer, nn.Conv2d) and (layer.padding_mode != "zeros" or isinstance(layer.padding, str)):
+    if not isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        return f"{type(layer).__name__} (Conv2d, ConvTranspose2d and Linear run on integers)"
+    if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and (
+            layer.padding_mode != "zeros" or isinstance(layer.padding, str)):
         return "padding other than explicit zeros"
-    if not (isinstance(wq, UniformQuantizer) and wq.symmetric and wq.bits <= 8 and wq.axis in (None, 0)):
+    channel_axis = 1 if isinstance(layer, nn.ConvTranspose2d) else 0
+    if not (isinstance(wq, UniformQuantizer) and wq.symmetric and wq.bits <= 8 and wq.axis in (None, channel_axis)):
         return "weights not uniform symmetric <= 8 bits"
     if not (isinstance(aq, UniformQuantizer) and aq.qparams is not None and aq.axis is None and aq.bits <= 8):
         return "input not a calibrated per-tensor uniform quantizer <= 8 bits"
@@ -68,7 +73,8 @@ class IntegerConv2d(nn.Module):
             self.stride, self.padding, self.dilation, self.groups = 1, 0, 1, 1
         else:
             self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
-        codes, w_scale = _weight_codes(ql.weight_q, conv.weight)
+        cout = conv.out_channels if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) else conv.out_features
+        codes, w_scale = _weight_codes(ql.weight_q, conv.weight, cout)
         self.register_buffer("weight_codes", codes)
         self.register_buffer("weight_scale", w_scale)
         self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
@@ -80,6 +86,23 @@ class IntegerConv2d(nn.Module):
         q = to_int(x, self.input_qparams).to(torch.uint8)
         acc = int8_conv2d(q, self.input_zero, self.weight_codes, self.stride, self.padding,
                           self.dilation, self.groups)
+        scale = (self.input_scale * self.weight_scale).to(torch.float32).reshape(1, -1, 1, 1)
+        y = acc.to(torch.float32) * scale
+        return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
+
+
+class IntegerConvTranspose2d(IntegerConv2d):
+    """A :class:`QuantLayer` transposed conv executed on integers
+    (:func:`~qsrbench.kernels.int8_conv.int8_conv_transpose2d`, then the same rescale)."""
+
+    def __init__(self, ql: QuantLayer):
+        super().__init__(ql)
+        self.output_padding = ql.layer.output_padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = to_int(x, self.input_qparams).to(torch.uint8)
+        acc = int8_conv_transpose2d(q, self.input_zero, self.weight_codes, self.stride, self.padding,
+                                    self.output_padding, self.groups, self.dilation)
         scale = (self.input_scale * self.weight_scale).to(torch.float32).reshape(1, -1, 1, 1)
         y = acc.to(torch.float32) * scale
         return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
@@ -119,5 +142,7 @@ def integerize(model: nn.Module, strict: bool = False) -> nn.Module:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         ql = parent.get_submodule(child)
-        setattr(parent, child, (IntegerLinear if isinstance(ql.layer, nn.Linear) else IntegerConv2d)(ql))
+        kind = (IntegerLinear if isinstance(ql.layer, nn.Linear) else
+                IntegerConvTranspose2d if isinstance(ql.layer, nn.ConvTranspose2d) else IntegerConv2d)
+        setattr(parent, child, kind(ql))
     return model

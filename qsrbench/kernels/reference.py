@@ -12,6 +12,7 @@ channel or per tensor; activations may be asymmetric (per tensor).
   rounding happens in any order of summation. The function checks that bound. Zero padding pads
   ``q_x - z_x`` with 0, i.e. the input with its zero point: what the fake-quant model's float zero
   padding means.
+* :func:`int_conv_transpose2d`: the same for a transposed convolution (``ConvTranspose2d``).
 * :func:`binary_conv2d`: the same for ±1 activations and ±1 weights (the 1-bit kernels' target):
   ``Σ sign(x) · sign(w)`` over the taps that fall inside the image (padding contributes 0).
 * :func:`requantize`: the epilogue a fused kernel applies to the accumulator: ``y = acc · s_x ·
@@ -27,7 +28,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["int_conv2d", "binary_conv2d", "requantize", "dequantize", "EXACT_LIMIT"]
+__all__ = ["int_conv2d", "int_conv_transpose2d", "binary_conv2d", "requantize", "dequantize", "EXACT_LIMIT"]
 
 EXACT_LIMIT = 2 ** 53  # every integer below this is a float64 exactly
 
@@ -50,6 +51,24 @@ def int_conv2d(q_x: torch.Tensor, q_w: torch.Tensor, z_x: int = 0, stride=1, pad
     if bound >= EXACT_LIMIT:
         raise ValueError(f"accumulator bound {bound:.3g} is not below 2^53: float64 would round")
     acc = F.conv2d(x, w, None, stride, padding, dilation, groups)
+    return acc.round().to(torch.int64)
+
+
+def int_conv_transpose2d(q_x: torch.Tensor, q_w: torch.Tensor, z_x: int = 0, stride=1, padding=0,
+                         output_padding=0, groups: int = 1, dilation=1) -> torch.Tensor:
+    """int32-range accumulator (``int64``) of the integer *transposed* convolution, ``q_w`` in
+    ``ConvTranspose2d`` layout ``(cin, cout/groups, kh, kw)``: a float64 transposed convolution of
+    ``q_x - z_x`` and ``q_w``, exact for the reason :func:`int_conv2d` is (each output is a sum of
+    at most ``cin/groups · kh · kw`` integer products)."""
+    _check_int(q_x, "q_x")
+    _check_int(q_w, "q_w")
+    x = q_x.to(torch.float64) - float(z_x)
+    w = q_w.to(torch.float64)
+    k = q_w.shape[0] // groups * q_w.shape[2] * q_w.shape[3]
+    bound = k * float(x.abs().max() if x.numel() else 0) * float(w.abs().max() if w.numel() else 0)
+    if bound >= EXACT_LIMIT:
+        raise ValueError(f"accumulator bound {bound:.3g} is not below 2^53: float64 would round")
+    acc = F.conv_transpose2d(x, w, None, stride, padding, output_padding, groups, dilation)
     return acc.round().to(torch.int64)
 
 
