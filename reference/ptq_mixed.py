@@ -140,8 +140,9 @@ class PTQMixed(PTQ):
         rng = models.get(spec.model.name).input_range
         fp = pretrained(spec, scale, ctx).eval()
         batches = self._calibration_batches(spec, scale, ctx)
+        fp64 = RangeAdapter(copy.deepcopy(fp), rng).to(torch.float64).eval()
         with torch.no_grad():
-            reference = [RangeAdapter(copy.deepcopy(fp), rng).to(torch.float64)(b.to(torch.float64)) for b in batches]
+            reference = [fp64(b.to(torch.float64)) for b in batches]
         names = [n for n, b in self._layer_bits(spec, scale, granularity).items() if b != (32, 32)]
         out = {}
         for name in names:
