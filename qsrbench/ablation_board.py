@@ -26,19 +26,22 @@ def _family(r: Record) -> tuple:
     return (r.leaderboard, r.tier, r.method, r.model, r.bits.get("weight"), r.bits.get("activation"))
 
 
-def ablation_bases(records: list[Record]) -> dict[str, str]:
-    """``{ablation spec: base spec}`` among the specs of ``records`` (see the module docstring)."""
+def ablation_bases(records: list[Record], names=()) -> dict[str, str]:
+    """``{ablation spec: base spec}`` among the specs of ``records`` (see the module docstring).
+    The base is the longest name prefix that is a spec at all (of ``records`` or ``names``, e.g.
+    every spec file): a base without current records of the same family pairs with nothing, never
+    with a shorter prefix (a grand-parent differs in more than the ablation's name says)."""
     family = {}
     for r in records:
         family.setdefault(r.spec, _family(r))
+    known = set(family) | set(names)
     out = {}
     for name, fam in family.items():
         parts = name.split("-")
-        for cut in range(len(parts) - 1, 0, -1):
-            base = "-".join(parts[:cut])
-            if family.get(base) == fam:
-                out[name] = base
-                break
+        base = next(("-".join(parts[:cut]) for cut in range(len(parts) - 1, 0, -1)
+                     if "-".join(parts[:cut]) in known), None)
+        if base is not None and family.get(base) == fam:
+            out[name] = base
     return out
 
 
@@ -74,7 +77,7 @@ def _params(index: dict | None, r: Record) -> dict | None:
 
 def ablation_section(records: list[Record], index: dict | None = None) -> list[str]:
     """Markdown lines of the section (empty when ``records`` hold no ablation)."""
-    bases = ablation_bases(records)
+    bases = ablation_bases(records, {name for name, _ in index or {}})
     by_key = {(r.spec, r.dataset, r.scale, r.variant): r for r in records}
     rows = []
     for r in sorted(records, key=lambda r: (bases.get(r.spec, ""), r.spec, r.scale or 0, r.dataset, r.variant or "")):

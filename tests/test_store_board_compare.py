@@ -295,6 +295,10 @@ def test_ablation_rows_pair_a_spec_with_its_name_prefix_of_the_same_family():
                _trained("q-net-w4-smoke", "fqsr", 4, 20.0, tier="smoke"),
                _trained("q-net-w4-wide", "fqsr", 8, 30.0)]
     assert ablation_bases(records) == {"q-net-w4-nocalib": "q-net-w4"}
+    # a grand-child whose parent spec exists but has no current records pairs with nothing
+    child = _trained("q-net-w4-nocalib-x", "fqsr", 4, 25.0)
+    assert ablation_bases([*records[:1], child], names={"q-net-w4-nocalib"}) == {}
+    assert ablation_bases([*records[:1], child]) == {"q-net-w4-nocalib-x": "q-net-w4"}
     index = {("q-net-w4", 1): {"params": {"name": "fqsr", "calibration_weight": 0.3, "train": {"lr": 1e-4}}},
              ("q-net-w4-nocalib", 1): {"params": {"name": "fqsr", "calibration_weight": 0.0, "train": {"lr": 1e-4}}}}
     lines = "\n".join(ablation_section(records, index)).splitlines()
