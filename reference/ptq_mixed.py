@@ -14,7 +14,9 @@ ranks by Hessian traces instead):
    (low) bits, every other layer FP, calibrated like PTQ (:func:`qsrbench.quant.modules.calibrate`,
    the variant's granularity and calibration); its output's mean squared error against the FP
    model's on the calibration patches (``calib_set``, LR patches of the training set T91; never a
-   test set), in float64, in the model's output units.
+   test set), in float64, in the model's output units. Every layer's input range comes from one
+   calibration pass with FP weights (the inputs the single-layer models feed it; equal to
+   calibrating each, tested), so each layer costs one scoring pass.
 2. **Allocation** (:func:`allocate`): every layer starts at the low bits; layers are promoted to
    ``high_bits`` (weights and activations) greedily by sensitivity per extra BitOps, largest first,
    each only if the total stays within the budget ``low + budget · (high − low)`` (the BitOps of
@@ -42,8 +44,8 @@ from qsrbench.bitops import REFERENCE_LR
 from qsrbench.errors import QsrbenchError
 from qsrbench.models import RangeAdapter, create_model
 from qsrbench.quant.config import LayerBits, QuantConfig, TensorQuant
-from qsrbench.quant.convert import quantize_model
-from qsrbench.quant.modules import calibrate, make_quantizer
+from qsrbench.quant.convert import QuantLayer, quantize_model
+from qsrbench.quant.modules import UniformQuantizer, calibrate, make_quantizer
 from qsrbench.registry import models, register_method
 from qsrbench.simnoise import Float64Eval
 
@@ -57,6 +59,8 @@ class PTQMixedParams(PTQParams):
     name: Literal["ptq-mixed"] = Field(description=(
         "mixed-precision PTQ: sensitivity-ordered bits under a BitOps budget"))
     high_bits: int = Field(8, ge=2, le=16, description="bits (weights and activations) of a promoted layer")
+    sensitivity_images: int | None = Field(None, ge=1, description=(
+        "calibration patches that rank the layers (the first ones; None: all calib_images)"))
     budgets: list[float] = Field([0.25], min_length=1, description=(
         "BitOps budgets as fractions of the way from the all-low to the all-high network (one variant each)"))
 
@@ -139,19 +143,33 @@ class PTQMixed(PTQ):
             return self._sensitivity[key]
         rng = models.get(spec.model.name).input_range
         fp = pretrained(spec, scale, ctx).eval()
-        batches = self._calibration_batches(spec, scale, ctx)
+        batches = self._calibration_batches(spec, scale, ctx)[:spec.method.sensitivity_images]
         fp64 = RangeAdapter(copy.deepcopy(fp), rng).to(torch.float64).eval()
         with torch.no_grad():
             reference = [fp64(b.to(torch.float64)) for b in batches]
         names = [n for n, b in self._layer_bits(spec, scale, granularity).items() if b != (32, 32)]
+        ranges = self._fp_input_ranges(spec, fp, rng, batches, calibration)
         out = {}
         for name in names:
             only = self._mixed_config(spec, granularity, keep_fp=[n for n in names if n != name] + spec.method.keep_fp)
             qnet, _ = quantize_model(copy.deepcopy(fp), only, make_quantizer)
-            model = calibrate(RangeAdapter(qnet, rng).eval(), batches, calibration)
-            out[name] = output_mse(model, reference, batches)
+            for m in qnet.modules():  # what calibrate() sets: the weights' range method too
+                if isinstance(m, UniformQuantizer):
+                    m.calibration = calibration
+            qnet.get_submodule(name).input_q.qparams = ranges[name]
+            out[name] = output_mse(RangeAdapter(qnet, rng).eval(), reference, batches)
         self._sensitivity[key] = out
         return out
+
+    def _fp_input_ranges(self, spec, fp, rng, batches, calibration) -> dict:
+        """Every quantized layer's calibrated input range, from one calibration pass of the model
+        with FP weights and every activation quantizer observing (passing its input through): the
+        input each single-layer model feeds that layer, so the ranges are those a calibration of
+        each single-layer model would find (tested equal), for one pass instead of one per layer."""
+        cfg = self._mixed_config(spec, "per-tensor").model_copy(update={"weight": TensorQuant(bits=32)})
+        acts, _ = quantize_model(copy.deepcopy(fp), cfg, make_quantizer)
+        calibrate(RangeAdapter(acts, rng).eval(), batches, calibration)
+        return {n: m.input_q.qparams for n, m in acts.named_modules() if isinstance(m, QuantLayer)}
 
     def _allocation(self, spec, scale, ctx, variant) -> list[str]:
         if (scale, variant) not in self._promoted:

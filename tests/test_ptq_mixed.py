@@ -73,3 +73,29 @@ def test_end_to_end_bitops_budget_and_order(standin, tmp_path):  # noqa: F811
     ratio = {n: alloc["sensitivity"][n] / max(48 * macs[n], 1) for n in bits}
     assert alloc["promoted"] == sorted(alloc["promoted"], key=lambda n: (-ratio[n], n))
     assert record.extra["mixed_precision"]["mean_bits"] == pytest.approx(sum(bits.values()) / len(bits))
+
+
+@pytest.mark.parametrize("calibration", ["minmax", "mse"])
+def test_shared_range_pass_equals_calibrating_each_single_layer_model(standin, calibration):  # noqa: F811
+    """The one FP-weight calibration pass gives each layer the range (and so the sensitivity)
+    that calibrating its own single-layer model gives, exactly."""
+    import copy
+
+    from qsrbench.models import RangeAdapter
+    from qsrbench.quant.convert import quantize_model
+    from qsrbench.quant.modules import calibrate, make_quantizer
+    from qsrbench.registry import models
+    from reference.fp import pretrained
+
+    spec = parse_spec(SPEC, "ptq-mixed-test.toml")
+    method, ctx = PTQMixed(), RunContext(data_root=standin)
+    sens = method._sensitivities(spec, 4, ctx, "per-channel", calibration)
+    fp, rng = pretrained(spec, 4, ctx).eval(), models.get("imdn").input_range
+    batches = method._calibration_batches(spec, 4, ctx)
+    reference = [RangeAdapter(copy.deepcopy(fp), rng).double()(b.double()) for b in batches]
+    names = list(sens)
+    for name in (names[0], names[len(names) // 2], names[-1]):
+        only = method._mixed_config(spec, "per-channel", keep_fp=[n for n in names if n != name] + ["first", "last"])
+        qnet, _ = quantize_model(copy.deepcopy(fp), only, make_quantizer)
+        model = calibrate(RangeAdapter(qnet, rng).eval(), batches, calibration)
+        assert output_mse(model, reference, batches) == sens[name]
