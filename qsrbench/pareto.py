@@ -121,7 +121,7 @@ def dominance_rows(records: list[Record], sets: tuple[str, str] = ("Set5", "Urba
     pool = _current(records)
     points = pareto_points(records, sets[0], scale)
     fixed = [p for p in points if p.kind == "fixed" and p.record.bits == {"weight": bits, "activation": bits}
-             and not _mixed_label(p.record)]
+             and not mixed_precision(p.record)]
     rows = []
     for s in (p for p in points if p.kind == "searched"):
         for f in fixed:

@@ -82,10 +82,13 @@ class IntegerConv2d(nn.Module):
         self.input_scale = float(aq.qparams.scale)
         self.input_zero = int(aq.qparams.zero_point)
 
+    def accumulate(self, q: torch.Tensor) -> torch.Tensor:
+        """The int32 accumulator of the input codes ``q``."""
+        return int8_conv2d(q, self.input_zero, self.weight_codes, self.stride, self.padding,
+                           self.dilation, self.groups)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = to_int(x, self.input_qparams).to(torch.uint8)
-        acc = int8_conv2d(q, self.input_zero, self.weight_codes, self.stride, self.padding,
-                          self.dilation, self.groups)
+        acc = self.accumulate(to_int(x, self.input_qparams).to(torch.uint8))
         scale = (self.input_scale * self.weight_scale).to(torch.float32).reshape(1, -1, 1, 1)
         y = acc.to(torch.float32) * scale
         return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
@@ -99,13 +102,9 @@ class IntegerConvTranspose2d(IntegerConv2d):
         super().__init__(ql)
         self.output_padding = ql.layer.output_padding
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = to_int(x, self.input_qparams).to(torch.uint8)
-        acc = int8_conv_transpose2d(q, self.input_zero, self.weight_codes, self.stride, self.padding,
-                                    self.output_padding, self.groups, self.dilation)
-        scale = (self.input_scale * self.weight_scale).to(torch.float32).reshape(1, -1, 1, 1)
-        y = acc.to(torch.float32) * scale
-        return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
+    def accumulate(self, q: torch.Tensor) -> torch.Tensor:
+        return int8_conv_transpose2d(q, self.input_zero, self.weight_codes, self.stride, self.padding,
+                                     self.output_padding, self.groups, self.dilation)
 
 
 class IntegerLinear(IntegerConv2d):
