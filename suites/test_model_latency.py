@@ -50,26 +50,31 @@ GOALS = {"fp32 eager": 0.2, "fp32 compiled": 0.5}
 CASES = [(m, ref) for m in ("imdn", "pan") for ref in GOALS]
 
 
-SPECS = Path(__file__).parent / "specs" / "int"  # one W8A8 ptq-int spec per shipped checkpoint
+SPECS = Path(__file__).parent / "specs" / "int"  # a W8A8 ptq-int spec per shipped checkpoint (+ others)
 BOARD_ROUNDS = 3
 
 
-def _shipped() -> list[tuple[str, int]]:
-    """(model, scale) of every shipped checkpoint: the models of the ptq-int specs, at the spec's
-    largest scale (CARN-M's one checkpoint serves x2-x4; it is timed at x4)."""
+def _w8a8_specs() -> list:
+    """The W8A8 ptq-int specs, in file order: the timed configuration. Specs at other bit-widths
+    in the same folder (e.g. IMDN x4 W4A4) are scored by the store, not timed here."""
     specs = [load_spec(p) for p in sorted(SPECS.glob("*.toml"))]
-    return sorted({(s.model.name, max(s.scales)) for s in specs})
+    return [s for s in specs if (s.bits.weight, s.bits.activation) == (8, 8)]
+
+
+def _shipped() -> list[tuple[str, int]]:
+    """(model, scale) of every shipped checkpoint: the models of the W8A8 ptq-int specs, at the
+    spec's largest scale (CARN-M's one checkpoint serves x2-x4; it is timed at x4)."""
+    return sorted({(s.model.name, max(s.scales)) for s in _w8a8_specs()})
 
 
 def _ptq(name: str, scale: int):
-    """(PTQ method, spec, variant) of the shipped ptq-int spec for ``name`` x``scale``: the
+    """(PTQ method, spec, variant) of the shipped W8A8 ptq-int spec for ``name`` x``scale``: the
     quantization configuration and the BitOps rule come from :mod:`reference.ptq` itself."""
-    for path in sorted(SPECS.glob("*.toml")):
-        spec = load_spec(path)
+    for spec in _w8a8_specs():
         if spec.model.name == name and scale in spec.scales:
             method = methods.get(spec.method.name)()
             return method, spec, method.variants(spec)[0]
-    raise LookupError(f"no spec in {SPECS} for {name} x{scale}")
+    raise LookupError(f"no W8A8 spec in {SPECS} for {name} x{scale}")
 
 
 def _models(name: str, scale: int = 4):
