@@ -11,6 +11,15 @@ What this module does, and where it follows the paper or the code:
 
 * **Weights**: per-tensor symmetric, ``2^(b-1) - 1`` levels per side, scale = max |w| (detached;
   no clipping), straight-through rounding — the harness's uniform quantizer with min-max range.
+  ``weight_granularity = "per-channel"`` (not the paper's) takes max |w| per output channel
+  instead. Finding: on the shipped PAN x4 at 4 bits the per-tensor form cannot be trained, with
+  either warm-up: with every activation passed through, the 4-bit per-tensor weights of the one
+  layer ``SCPA_trunk.0.conv1_b`` alone (43 % of its weights rounded to 0) take a Set5 LR crop's
+  output from max 1.04 to 3e19 (each later SCPA block multiplies it ~10x; 4-bit per-tensor
+  weights of any other body layer alone leave it below 1.05), the SKT map overflows and the first
+  loss is NaN. The checkpoint itself is near that unstable mode (the FP network maps uniform-noise
+  inputs to ~1e20). Per-channel scales keep that layer's small channels
+  (tests/test_pams.py; the spec pams-pan-x4-w4a4-bypass).
 * **Activations**: one learnable clip ``α`` per quantizer, ``[-α, α]``, ``2^(b-1) - 1`` levels per
   side (:class:`~qsrbench.quant.qat.LearnedClip`). ``α`` gets the gradient of the released code by
   default (``alpha_grad = "released"``: ``(round(v) - v)/q`` inside the clip plus ``sign(x)``
@@ -92,6 +101,8 @@ class PAMSParams(TrainParams):
         "during those iterations: quantize without clipping (the released code) or pass activations through"))
     train_alpha: bool = Field(True, description="learn α (false: frozen at its data-initialised value)")
     skt_weight: float = Field(1000.0, ge=0, description="weight of the structured knowledge transfer loss")
+    weight_granularity: Literal["per-tensor", "per-channel"] = Field("per-tensor", description=(
+        "scale of the weight quantizer: one max |w| per tensor (the paper and code) or per output channel"))
 
 
 def attention_map(f: torch.Tensor) -> torch.Tensor:
@@ -133,7 +144,8 @@ def _config(spec, model: nn.Module) -> QuantConfig:
     if len(keep) == len(names):
         raise QsrbenchError(f"PAMS placement for {spec.model.name!r} matches no layer of "
                             f"{type(model).__name__} (pattern {pattern.pattern!r})")
-    return QuantConfig(weight=TensorQuant(bits=spec.bits.weight, symmetric=True),
+    return QuantConfig(weight=TensorQuant(bits=spec.bits.weight, symmetric=True,
+                                          granularity=spec.method.weight_granularity),
                        activation=TensorQuant(bits=spec.bits.activation, symmetric=True),
                        keep_fp=keep)
 
@@ -141,7 +153,8 @@ def _config(spec, model: nn.Module) -> QuantConfig:
 def _make(params: PAMSParams):
     def make(tq: TensorQuant, role: str) -> nn.Module:
         if role == "weight":
-            return UniformQuantizer(tq.bits, symmetric=True, axis=None, observe_on_call=True)
+            axis = 0 if tq.granularity == "per-channel" else None
+            return UniformQuantizer(tq.bits, symmetric=True, axis=axis, observe_on_call=True)
         form = "pams" if params.alpha_grad == "released" else "pams-pact"
         q = LearnedClip(tq.bits, form=form, init_steps=params.alpha_init_steps, decay=0.0,
                         init_mode=params.alpha_warmup)

@@ -109,3 +109,54 @@ def test_warmup_mode_is_the_spec_choice():
     assert modes == {"unclipped"}
     assert {m.input_q.init_mode for m in PAMS()._student(_spec(), create_model("pan", 4)).modules()
             if isinstance(m, QuantLayer)} == {"bypass"}  # the smoke spec's choice
+
+
+def test_weight_granularity_is_the_spec_choice():
+    """Per-tensor max-scale weights by default (the paper's); per output channel on request."""
+    for granularity, axis in (("per-tensor", None), ("per-channel", 0)):
+        spec = _spec(**{"method.weight_granularity": granularity})
+        student = PAMS()._student(spec, create_model("pan", 4))
+        axes = {m.weight_q.axis for m in student.modules() if isinstance(m, QuantLayer)}
+        assert axes == {axis}
+    with pytest.raises(SpecError):
+        _spec(**{"method.weight_granularity": "per-group"})
+
+
+PAN_W4A4 = "suites/specs/qat/pams-pan-x4-w4a4-bypass.toml"
+
+
+def test_pan_w4_per_tensor_weights_blow_up_the_shipped_checkpoint(request, data_root):
+    """Why pams-pan-x4-w4a4-bypass departs from the paper's per-tensor weights: on the shipped PAN
+    x4, with activations passed through (the bypass warm-up's first iteration), the 4-bit
+    per-tensor weights of SCPA_trunk.0.conv1_b alone take a Set5 LR crop's output from ~1 to
+    astronomically large (the first training loss is NaN); per-channel scales keep it near the FP
+    output. Oracle: the FP network on the same crop (max |output| ~1, a [0, 1] image)."""
+    from PIL import Image
+
+    from qsrbench.data.imresize import imresize
+    from qsrbench.methods import RunContext
+    from qsrbench.testing import missing_weights
+    from reference.fp import pretrained
+
+    spec = edited_spec(PAN_W4A4)
+    missing_weights(request.config, spec, data_root)
+    with Image.open(data_root / "Set5" / "HR" / "baby.png") as im:
+        hr = torch.tensor(list(im.convert("RGB").getdata()), dtype=torch.float64).T.reshape(3, im.height, im.width)
+    x = imresize(hr / 255, 1 / 4)[None, :, :48, :48].clamp(0, 1).float()
+    ctx = RunContext(data_root=data_root)
+    fp = pretrained(spec, 4, ctx).eval()
+    outputs = {}
+    with torch.no_grad():
+        reference = float(fp(x).abs().max())
+        for granularity in ("per-tensor", "per-channel"):
+            student = PAMS()._student(edited_spec(PAN_W4A4, **{"method.weight_granularity": granularity}),
+                                      pretrained(spec, 4, ctx)).train()  # bypass: activations pass
+            outputs[granularity] = float(student(x).abs().max())
+        layer = pretrained(spec, 4, ctx).eval()
+        conv = layer.get_submodule("SCPA_trunk.0.conv1_b")
+        step = conv.weight.abs().max() / 7
+        conv.weight.copy_(torch.round(conv.weight / step).clamp(-7, 7) * step)  # that layer alone, by hand
+        one_layer = float(layer(x).abs().max())
+    assert 0.5 < reference < 2
+    assert outputs["per-tensor"] > 1e6 and one_layer > 1e6
+    assert abs(outputs["per-channel"] - reference) < 0.5
