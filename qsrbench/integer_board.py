@@ -20,6 +20,8 @@ from .store import Record
 
 __all__ = ["integer_section", "psnr_verdict", "pixel_verdict"]
 
+HARNESS = "harness kernels"  # records without a "backend": qsrbench.kernels (reference/ptq_int.py)
+
 
 def psnr_verdict(info: dict) -> str:
     """``"met"``, ``"not met"`` or ``"not decided"``: the PSNR difference's interval against ±goal."""
@@ -46,13 +48,18 @@ def _left_fake(fake: dict[str, str]) -> str:
     return "; ".join(f"{len(ns)} x {why} (e.g. {ns[0]})" for why, ns in by_why.items()) or "—"
 
 
+def _steps(v) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
 def _row(r: Record) -> list[str]:
     info, d = r.extra["integer_execution"], r.extra["integer_execution"]["delta_db"]
     fake = info["layers_fake"]
-    return [r.model or "—", f"{r.spec} v{r.spec_version}", f"{r.bits.get('weight')}/{r.bits.get('activation')}",
+    return [r.model or "—", f"{r.spec} v{r.spec_version}", info.get("backend", HARNESS),
+            f"{r.bits.get('weight')}/{r.bits.get('activation')}",
             f"{r.dataset} ×{r.scale}", f"{r.metrics['psnr']:.4f}", f"{info['fake_psnr']:.4f}",
             f"{d['estimate']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]", f"{info['max_output_steps']:.2f} ({info['fraction_over_one_step']:.2%} > 1)",
-            f"{info['fake_float32_vs_float64_steps']:.2f}", f"{info['integer_vs_float64_steps']:.2f}",
+            _steps(info["fake_float32_vs_float64_steps"]), _steps(info["integer_vs_float64_steps"]),
             f"{info['layers_integer']} / {info['layers_integer'] + len(fake)}",
             _left_fake(fake), psnr_verdict(info), pixel_verdict(info)]
 
@@ -64,7 +71,7 @@ def integer_section(records: list[Record]) -> list[str]:
         return []
     rows.sort(key=lambda r: (r.model or "", r.scale or 0, r.dataset, r.spec))
     goal = float(rows[0].extra["integer_execution"]["goal_db"])
-    headers = ["Model", "Spec", "W/A bits", "Set", "PSNR integer", "PSNR fake quant",
+    headers = ["Model", "Spec", "Backend", "W/A bits", "Set", "PSNR integer", "PSNR fake quant",
                f"Δ dB [{LEVEL:.0%} CI]", "max |Δ| steps (share > 1)", "fake f32 vs f64", "integer vs f64", "Layers on integers", "Left fake-quant",
                f"|Δ| ≤ {goal:g} dB", "≤ 1 step per pixel"]
     infos = [r.extra["integer_execution"] for r in rows]
@@ -73,9 +80,13 @@ def integer_section(records: list[Record]) -> list[str]:
     floor = sum(pixel_verdict(i) == "not met (at the f32 floor)" for i in infos)
     return ["## Integer execution vs fake quantization", "",
             "The same calibrated model scored twice in one job: its quantized convolutions on integer "
-            "kernels (int8 x int8 -> int32, one float32 rounding per output; the FP layers and "
-            "everything between the convolutions as the model has it) and as the fake-quant "
-            "simulation. Δ: integer minus fake, paired over images; max |Δ|: the largest output "
+            f"kernels and as the fake-quant simulation. Backend *{HARNESS}*: the harness's "
+            "(int8 x int8 -> int32, one float32 rounding per output; the FP layers and everything "
+            "between the convolutions as the model has it); *torchao PT2E + inductor*: torchao's "
+            "X86InductorQuantizer (its own observers) compiled by torch.compile to oneDNN int8 "
+            "convolutions, against the same quantized graph run eagerly (quantize / dequantize ops "
+            "around float convolutions; no float64 floors: that graph runs in float32 only). "
+            "Δ: integer minus fake, paired over images; max |Δ|: the largest output "
             "difference over every pixel of every image, in 8-bit steps, with the share of outputs "
             "more than one step away; fake f32 vs f64: the same maximum between the fake-quant model "
             "in float32 and in float64, the floor any reordering of float32 sums meets (a value "
