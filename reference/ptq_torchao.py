@@ -15,9 +15,9 @@ The flow (torchao's documented PT2E recipe; torchao ``quantization/pt2e``):
    ``calib_patch``; same seed), then ``convert_pt2e``: a graph of quantize / dequantize ops around
    float convolutions, i.e. a fake-quant simulation of the int8 network, run eagerly;
 4. ``torch.compile`` (inductor, ``dynamic=True``) of that graph, compiled and warmed up in the
-   build (on the first calibration patch less one column), so that no evaluation forward pays for
-   compilation (checked: the record's forward time is that of the compiled forwards alone): the
-   int8 execution this method scores.
+   build (:data:`WARM_UP_SIDES`), so that the scored forwards do not pay for compilation (an image
+   size beyond the guards met in the warm-up still recompiles once: the record's forward time
+   may include that): the int8 execution this method scores.
 
 Each job scores the compiled model (the record's metrics) and the eager simulation on the same
 images and records ``extra.integer_execution`` in the keys :mod:`reference.ptq_int` writes (the
@@ -54,6 +54,13 @@ from .fp import pretrained
 from .ptq import PTQ, PTQParams
 from .ptq_int import GOAL_DB
 
+# Compiled and warmed up in the build, not in the first scored forwards, and as the evaluation
+# calls it (dynamo guards on each): in eval mode (a later .eval() that flips the flag recompiles),
+# under inference_mode on normal tensors (evaluate_sr's way; an inference tensor, or no_grad
+# instead, changes the input's dispatch keys), on non-square
+# inputs (a square one makes the graph assume height == width), at LR sizes on both sides of the
+# size thresholds inductor's conv lowering guards on here (H·W = 4096, 3·H·W = 20480).
+WARM_UP_SIDES = (48, 72, 128)
 BACKEND = "torchao PT2E + inductor"  # X86InductorQuantizer, torch.compile: oneDNN int8 convolutions
 
 
@@ -121,12 +128,11 @@ class PTQTorchao(PTQ):
         self._simulation = {(scale, variant): simulation}
         if not spec.method.compile:
             return simulation
-        # compiled and warmed up here, not in the first scored forward: in eval mode already (a later
-        # .eval() that flips the flag recompiles), on a non-square patch (a square one makes the
-        # compiled graph assume height == width, and the first other shape recompiles)
         compiled = torch.compile(simulation, dynamic=True).eval()
-        with torch.no_grad():
-            compiled(batches[0][..., :-1])
+        inputs = [batches[0].new_zeros(1, 3, side, side - 1) for side in WARM_UP_SIDES]  # normal tensors
+        with torch.inference_mode():
+            for x in inputs:
+                compiled(x)
         return compiled
 
     def run_job(self, spec, job, ctx):
@@ -168,10 +174,10 @@ def _steps(model, simulation, data, scale, protocol, device) -> dict[str, float]
     """Largest |compiled - simulation| output over every pixel, in 8-bit steps (the [0, 255]
     interface: one step = 1), and the share of outputs more than one step apart."""
     worst, over, total = 0.0, 0, 0
-    with torch.no_grad():
-        for img in data.images:
-            _, lr, _ = prepare_pair(img, scale, protocol)
-            x = lr[None].to(device)
+    for img in data.images:
+        _, lr, _ = prepare_pair(img, scale, protocol)
+        x = lr[None].to(device)  # a normal tensor, run under inference_mode: evaluate_sr's way
+        with torch.inference_mode():
             d = (model(x) - simulation(x)).abs()
-            worst, over, total = max(worst, float(d.max())), over + int((d > 1.0).sum()), total + d.numel()
+        worst, over, total = max(worst, float(d.max())), over + int((d > 1.0).sum()), total + d.numel()
     return {"max_output_steps": worst, "fraction_over_one_step": over / total}
