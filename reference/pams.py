@@ -18,8 +18,10 @@ What this module does, and where it follows the paper or the code:
   output from max 1.04 to 3e19 (each later SCPA block multiplies it ~10x; 4-bit per-tensor
   weights of any other body layer alone leave it below 1.05), the SKT map overflows and the first
   loss is NaN. The checkpoint itself is near that unstable mode (the FP network maps uniform-noise
-  inputs to ~1e20). Per-channel scales keep that layer's small channels
-  (tests/test_pams.py; the spec pams-pan-x4-w4a4-bypass).
+  inputs to ~1e20). Per-channel scales keep that layer's small channels (tests/test_pams.py).
+  Training still diverges with them (batch 16 of 96-pixel 291 patches, weights lr 1e-4, α lr
+  1e-2, SKT 1000): at iteration 52 with the bypass warm-up over 100 iterations, at iteration 22
+  (two after clipping starts) with 20; so no PAMS PAN x4 W4A4 spec is offered at the small tier.
 * **Activations**: one learnable clip ``α`` per quantizer, ``[-α, α]``, ``2^(b-1) - 1`` levels per
   side (:class:`~qsrbench.quant.qat.LearnedClip`). ``α`` gets the gradient of the released code by
   default (``alpha_grad = "released"``: ``(round(v) - v)/q`` inside the clip plus ``sign(x)``

@@ -122,12 +122,9 @@ def test_weight_granularity_is_the_spec_choice():
         _spec(**{"method.weight_granularity": "per-group"})
 
 
-PAN_W4A4 = "suites/specs/qat/pams-pan-x4-w4a4-bypass.toml"
-
-
 def test_pan_w4_per_tensor_weights_blow_up_the_shipped_checkpoint(request, data_root):
-    """Why pams-pan-x4-w4a4-bypass departs from the paper's per-tensor weights: on the shipped PAN
-    x4, with activations passed through (the bypass warm-up's first iteration), the 4-bit
+    """The finding reference/pams.py documents: PAN x4 at W4A4 cannot take the paper's per-tensor
+    weights. On the shipped PAN x4, with activations passed through (the bypass warm-up's first iteration), the 4-bit
     per-tensor weights of SCPA_trunk.0.conv1_b alone take a Set5 LR crop's output from ~1 to
     astronomically large (the first training loss is NaN); per-channel scales keep it near the FP
     output. Oracle: the FP network on the same crop (max |output| ~1, a [0, 1] image)."""
@@ -138,7 +135,7 @@ def test_pan_w4_per_tensor_weights_blow_up_the_shipped_checkpoint(request, data_
     from qsrbench.testing import missing_weights
     from reference.fp import pretrained
 
-    spec = edited_spec(PAN_W4A4)
+    spec = edited_spec(SMOKE)  # PAN x4 W4A4 from pan_x4.pth, bypass warm-up
     missing_weights(request.config, spec, data_root)
     with Image.open(data_root / "Set5" / "HR" / "baby.png") as im:
         hr = torch.tensor(list(im.convert("RGB").getdata()), dtype=torch.float64).T.reshape(3, im.height, im.width)
@@ -149,7 +146,7 @@ def test_pan_w4_per_tensor_weights_blow_up_the_shipped_checkpoint(request, data_
     with torch.no_grad():
         reference = float(fp(x).abs().max())
         for granularity in ("per-tensor", "per-channel"):
-            student = PAMS()._student(edited_spec(PAN_W4A4, **{"method.weight_granularity": granularity}),
+            student = PAMS()._student(edited_spec(SMOKE, **{"method.weight_granularity": granularity}),
                                       pretrained(spec, 4, ctx)).train()  # bypass: activations pass
             outputs[granularity] = float(student(x).abs().max())
         layer = pretrained(spec, 4, ctx).eval()
