@@ -66,7 +66,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_serializer
 from torch import nn
 
 from qsrbench.bitops import REFERENCE_LR
@@ -105,6 +105,15 @@ class PAMSParams(TrainParams):
     skt_weight: float = Field(1000.0, ge=0, description="weight of the structured knowledge transfer loss")
     weight_granularity: Literal["per-tensor", "per-channel"] = Field("per-tensor", description=(
         "scale of the weight quantizer: one max |w| per tensor (the paper and code) or per output channel"))
+
+    @model_serializer(mode="wrap")
+    def _drop_default_granularity(self, handler):
+        """The default granularity is left out of the dump, so specs written before the option
+        existed keep their hash (and their records); per-channel is dumped, and hashed."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("weight_granularity") == "per-tensor":
+            data.pop("weight_granularity")
+        return data
 
 
 def attention_map(f: torch.Tensor) -> torch.Tensor:

@@ -157,3 +157,13 @@ def test_pan_w4_per_tensor_weights_blow_up_the_shipped_checkpoint(request, data_
     assert 0.5 < reference < 2
     assert outputs["per-tensor"] > 1e6 and one_layer > 1e6
     assert abs(outputs["per-channel"] - reference) < 0.5
+
+
+def test_default_granularity_keeps_old_spec_hashes():
+    """Specs written before the option keep their hash (their records stay matched); per-channel
+    changes the hash (it changes results)."""
+    from qsrbench.spec import spec_hash
+
+    base = _spec()
+    assert "weight_granularity" not in base.method.model_dump()
+    assert spec_hash(_spec(**{"method.weight_granularity": "per-channel"})) != spec_hash(base)
