@@ -43,7 +43,7 @@ from functools import lru_cache
 
 import torch
 
-from .int8_conv import INT32_MAX
+from .int8_conv import INT32_MAX, _pair
 from .packing import pack_bits, pack_int4
 
 __all__ = ["Requant", "PackedWeight", "pack_weight", "conv2d_int", "xnor_conv2d", "xnor_conv2d_packed",
@@ -136,10 +136,6 @@ def pack_weight(q_w: torch.Tensor, groups: int = 1, bits: int = 8) -> PackedWeig
     data = (pack_int4(taps) if bits == 4 else taps.to(torch.int8)).transpose(1, 2).contiguous()
     wsum = q_w.to(torch.int32).reshape(cout, -1).sum(1, dtype=torch.int32)
     return PackedWeight(data, wsum, bits, groups, kh, kw, cg, cout)
-
-
-def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
 
 
 def _out_size(size: int, k: int, stride: int, pad: int, dil: int) -> int:
