@@ -20,7 +20,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from .leaderboard import environments, history, table
+from .leaderboard import TIER_ORDER, environments, history, table
 from .recipe_search_board import (estimator_search_section, is_estimator_search, is_search_record,
                                   recipe_search_section)
 from .stats import LEVEL, Interval, rank_correlation, t_interval
@@ -31,7 +31,6 @@ __all__ = ["is_estimate_group", "estimate_board", "estimate_rows", "COST_GOAL_S"
 MIN_ARCHS = 5  # below this a bootstrap over architectures is degenerate (3 points: every resample
 # with three distinct points is a permutation of the sample): the estimate is shown, no interval
 COST_GOAL_S = 8 * 60.0  # the harness's goal on its 2-core CPU for the cheaper published recipe
-TIER_ORDER = {"smoke": 0, "small": 1, "full": 2}
 
 
 def is_estimate_group(records: list[Record]) -> bool:

@@ -22,7 +22,9 @@ from .errors import QsrbenchError
 from .store import Record, latest
 
 __all__ = ["write_leaderboards", "spec_index", "current_groups", "human", "delta_cell", "mixed_precision",
-           "environments", "history", "current_code", "table", "quantized", "trained"]
+           "environments", "history", "current_code", "table", "quantized", "trained", "TIER_ORDER"]
+
+TIER_ORDER = {"smoke": 0, "small": 1, "full": 2}  # the order in which pages list the budget tiers
 
 
 def human(n: int | None, unit: str = "") -> str:

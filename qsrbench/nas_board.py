@@ -18,7 +18,7 @@ import statistics
 from collections import defaultdict
 
 from .claims import check_claims
-from .leaderboard import environments, history, human, table
+from .leaderboard import TIER_ORDER, environments, history, human, table
 from .stats import LEVEL, Interval, detectable_difference, overlap, ratio_interval, t_interval, welch_interval
 from .store import Record
 
@@ -27,7 +27,6 @@ __all__ = ["is_nas_group", "nas_board", "method_page", "COST_BAND", "cost_rows",
 VARIANTS = {"jpeg75": "CIFAR-10 JPEG q75 copy (lossy; accuracies differ slightly from the original)",
             "original": "CIFAR-10 (original binary release)"}
 COST_BAND = 2.0  # a measured cost ratio within x1/2 .. x2 of the claimed ratio agrees
-TIER_ORDER = {"smoke": 0, "small": 1, "full": 2}
 BASELINE = "darts"  # the papers state search costs against DARTS (first order)
 RANDOM = "random-search"  # the accuracy baseline: a random genotype with the same final training
 

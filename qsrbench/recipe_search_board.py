@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 from scipy.stats import rankdata
 
-from .leaderboard import table
+from .leaderboard import TIER_ORDER, table
 from .stats import LEVEL, RESAMPLES, SEED, Interval, rank_correlation, t_interval, welch_interval
 from .store import Record
 
@@ -90,7 +90,7 @@ def _rho(proxy: dict[str, float], truth: dict[str, float]) -> Interval | None:
 def search_rows(records: list[Record], estimate_rows: list[dict]) -> list[dict]:
     """One dict per search record: its facts, each evaluation's ρ interval and the comparison."""
     out = []
-    for r in sorted(records, key=lambda r: (r.tier, r.spec, r.spec_version)):
+    for r in sorted(records, key=lambda r: (TIER_ORDER.get(r.tier, 3), r.spec, r.spec_version)):
         s = r.extra["recipe_search"]
         truth = s["ground_truth"]
         evals = [{**e, "interval": _rho(e["proxy"], truth)} for e in s["evaluations"]]
@@ -143,6 +143,13 @@ def _summary(rows: list[dict], ci: Callable) -> list[str]:
                          "Its cost per network", f"vs {REFERENCE_RECIPE} here (same architectures)", "Goal"]), ""]
 
 
+def _fixed_text(p: dict, evaluations: list[dict]) -> str:
+    """What a pruning fixed; flagged when no recipe evaluated so far varied that hyper-parameter (its
+    importance is 0 for want of evidence, not by measurement)."""
+    tried = {e["recipe"][p["fixed"]] for e in evaluations[:p["evaluations"]]}
+    return f"{p['fixed']} = {p['value']:g}" + (" (never varied before)" if len(tried) < 2 else "")
+
+
 def _detail(x: dict, ci: Callable) -> list[str]:
     r, s = x["record"], x["search"]
     names = list(s["space"])
@@ -152,7 +159,7 @@ def _detail(x: dict, ci: Callable) -> list[str]:
              + "; ".join(f"{k} {s['space'][k]}" for k in names) + ". Kept: "
              + ", ".join(f"{k} {v}" for k, v in fixed_base.items()) + f". Importance: {s['importance']}.", ""]
     lines += [table([[i + 1, p["evaluations"], *[f"{p['importances'][n]:.4f}" if n in p["importances"] else "fixed"
-                                                 for n in names], f"{p['fixed']} = {p['value']:g}"]
+                                                 for n in names], _fixed_text(p, s["evaluations"])]
                      for i, p in enumerate(s["prunings"])],
                     ["Pruning", "Recipes so far", *names, "Fixed"]), ""]
     front = [e["recipe"] for e in s["front"]]
@@ -211,7 +218,7 @@ def estimator_search_section(records: list[Record]) -> list[str]:
     if not records:
         return []
     groups: dict[tuple, list[Record]] = {}
-    for r in sorted(records, key=lambda r: (r.tier, r.spec, r.spec_version, r.variant)):
+    for r in sorted(records, key=lambda r: (TIER_ORDER.get(r.tier, 3), r.spec, r.spec_version, r.variant)):
         groups.setdefault((r.tier, r.spec, r.spec_version, r.extra["estimator_search"]["strategy"]), []).append(r)
     body, found = [], {}
     for (tier, spec, version, strategy), rs in groups.items():
