@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from qsrbench.cli import main
 from qsrbench.errors import QsrbenchError, SpecError
 from qsrbench.methods import Job, RunContext
 from qsrbench.nas.estimate import EstimateResult
-from qsrbench.recipe_search_board import _goal, paired_rank_delta
+from qsrbench.recipe_search_board import _goal, heldout_row, paired_rank_delta
 from qsrbench.registry import methods
 from qsrbench.spec import parse_spec
 from qsrbench.stats import Interval
@@ -175,16 +176,46 @@ def test_paired_rank_delta_by_hand():
     assert np.isfinite([ties.low, ties.high]).all()
 
 
-def _row(best_interval, best_cost, delta_high, ref_cost=100.0, published=0.5):
+def _row(best_interval, best_cost, delta_high, ref_cost=100.0, published=0.5, heldout=None):
     return {"best": {"interval": best_interval, "cost_s": best_cost},
             "reference": {"published": {"spearman": published}, "cost_mean": ref_cost},
-            "delta": Interval(0.0, -0.5, delta_high, 20, 0.95)}
+            "delta": Interval(0.0, -0.5, delta_high, 20, 0.95),
+            "heldout": None if heldout is None else {"rho": heldout}}
 
 
 def test_goal_by_hand():
-    assert _goal(_row(Interval(0.3, 0.0, 0.6, 20, 0.95), 50.0, 0.1)) == "met"
+    assert _goal(_row(Interval(0.3, 0.0, 0.6, 20, 0.95), 50.0, 0.1)) == "met (no held-out row)"
+    assert _goal(_row(Interval(0.3, 0.0, 0.6, 20, 0.95), 50.0, 0.1, heldout=Interval(0.4, 0.2, 0.55, 80, 0.95))) == "met"
+    assert _goal(_row(Interval(0.3, 0.0, 0.6, 20, 0.95), 50.0, 0.1, heldout=Interval(0.3, 0.1, 0.45, 80, 0.95))) == (
+        "missed (held-out ρ interval reaches the published)")
     assert _goal(_row(Interval(0.2, 0.0, 0.45, 20, 0.95), 50.0, 0.1)).startswith(
         "missed (ρ interval reaches the published)")
     assert "Δρ vs BPE-1 here not below 0" in _goal(_row(Interval(0.3, 0.0, 0.6, 20, 0.95), 50.0, -0.01))
     assert "cost ≤ BPE-1's here" in _goal(_row(Interval(0.3, 0.0, 0.6, 20, 0.95), 100.5, 0.1))
     assert _goal({"best": None, "reference": None}).startswith("not decided")
+
+
+def _search(archs=("A1", "A2", "A3"), seeds=(2,), data=(5000, 2000)):
+    s = {"base": {"epoch": 10, "learning rate": 0.03, "channels": 8}, "best": {"recipe": {"epoch": 4}},
+         "archs": list(archs), "seeds": list(seeds)}
+    return SimpleNamespace(extra={"recipe_search": s, "train_images": data[0], "test_images": data[1]})
+
+
+def _estimate(name, values, archs, seeds=("2",), data=(5000, 2000)):
+    recs = [SimpleNamespace(extra={"train_images": data[0], "test_images": data[1]})]
+    return {"spec": name, "values": values, "archs": list(archs), "seeds": list(seeds), "records": recs}
+
+
+def test_heldout_row_by_hand():
+    found = {"epoch": 4, "learning rate": 0.03, "channels": 8}
+    good = _estimate("held", dict(found), ["B1", "B2", "B3"])
+    assert heldout_row(_search(), [good])["spec"] == "held"
+    assert heldout_row(_search(), [_estimate("int", {**found, "epoch": 4.0}, ["B1", "B2", "B3"])]) is not None
+    misses = [_estimate("overlap", dict(found), ["A1", "B2", "B3"]),
+              _estimate("recipe", {**found, "epoch": 10}, ["B1", "B2", "B3"]),
+              _estimate("keys", {"epoch": 4, "channels": 8}, ["B1", "B2", "B3"]),
+              _estimate("seeds", dict(found), ["B1", "B2", "B3"], seeds=("0",)),
+              _estimate("data", dict(found), ["B1", "B2", "B3"], data=(50000, 10000))]
+    for row in misses:
+        assert heldout_row(_search(), [row]) is None, row["spec"]
+    assert heldout_row(_search(), misses + [good])["spec"] == "held"
