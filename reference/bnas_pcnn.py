@@ -26,8 +26,7 @@ from pydantic import Field
 from torch import nn
 
 from qsrbench.nas.binary import binarize_cells
-from qsrbench.quant.binary_layers import BinaryConv2d
-from qsrbench.quant.pcnn import PCNNConv2d
+from qsrbench.quant.pcnn import pcnn_convs
 from qsrbench.registry import register_method
 
 from .bnas import BNAS, BNASParams, BNASStrategy
@@ -35,21 +34,11 @@ from .bnas import BNAS, BNASParams, BNASStrategy
 __all__ = ["BNASPCNNParams", "BNASPCNN", "pcnn_cells"]
 
 
-def _to_pcnn(module: nn.Module, lam: float, forward_mode: str) -> nn.Module:
-    if isinstance(module, BinaryConv2d) and not isinstance(module, PCNNConv2d):
-        new = PCNNConv2d.from_conv(module, module.binary_input)
-        new.lam, new.forward_mode = lam, forward_mode
-        return new
-    for name, child in module.named_children():
-        setattr(module, name, _to_pcnn(child, lam, forward_mode))
-    return module
-
-
 def pcnn_cells(net: nn.Module, binary_input: bool, lam: float, forward_mode: str) -> nn.Module:
     """``net``'s cells binarized by ``bnas``'s rule, each binarized conv then a PCNN conv (in place)."""
     binarize_cells(net, binary_input)
     for cell in net.cells:
-        _to_pcnn(cell, lam, forward_mode)
+        pcnn_convs(cell, None, lam, forward_mode, only_binary=True)
     return net
 
 

@@ -16,6 +16,7 @@ from qsrbench.bench_board import claim_verdict, load_benchmarks, timing_sections
 from qsrbench.boards import build_leaderboards
 from qsrbench.errors import DataError
 from qsrbench.latency_board import latency_plots
+from qsrbench.nas_board import is_variant
 
 from .test_nas_method import rec
 
@@ -92,8 +93,9 @@ def test_malformed_benchmark_files_are_one_line_errors(tmp_path, content, what):
     assert what in str(exc.value) and "bad.json" in str(exc.value) and "\n" not in str(exc.value)
 
 
-def _latency_file(folder, rows):
-    info = {"board": "latency", "threads": 2, "latency_table": {"rows": rows, "what": "Whole models."}}
+def _latency_file(folder, rows, skipped=()):
+    info = {"board": "latency", "threads": 2,
+            "latency_table": {"rows": rows, "what": "Whole models.", "skipped": list(skipped)}}
     data = {"machine_info": {"cpu": {"brand_raw": "Test CPU"}}, "commit_info": {"id": "abcdef123"},
             "datetime": "2026-12-03T00:00:00", "benchmarks": [{"name": "test_latency", "extra_info": info}]}
     (folder / "lat.json").write_text(json.dumps(data))
@@ -124,7 +126,42 @@ def test_latency_table_by_hand(tmp_path):
     assert png == latency_plots(load_benchmarks(tmp_path))  # deterministic bytes (leaderboard --check)
 
 
+def test_latency_table_with_a_compiled_reference_by_hand(tmp_path):
+    """Medians: fp32 eager 300 ms, fp32 compiled 150 ms, int8 100 ms → int8 is 3.00x eager and
+    1.50x compiled; compiled 2.00x eager, eager 0.50x compiled, none to itself; a table without a compiled
+    row has no such column (the test above)."""
+    rows = [{"model": "a", "scale": 4, "backend": b, "macs": 10, "bitops": bits, "seconds": [s, s, s]}
+            for b, bits, s in (("fp32 eager", 10240, 0.3), ("fp32 compiled", 10240, 0.15), ("int8", 640, 0.1))]
+    _latency_file(tmp_path, rows, [{"model": "a", "scale": 4, "backend": "int8 x", "reason": "ValueError: no"}])
+    page = build_leaderboards([], benchmarks=load_benchmarks(tmp_path))["latency.md"]
+    assert "| measured vs fp32 compiled" in page
+    cells = {}
+    for line in page.splitlines():
+        parts = [c.strip() for c in line.split("|")[1:-1]]
+        if parts and parts[0] == "a":
+            cells[parts[2]] = parts[-3:]  # BitOps predicts, measured vs eager, measured vs compiled
+    assert cells["int8"] == ["16.0x", "3.00x", "1.50x"]
+    assert cells["fp32 compiled"] == ["1.0x", "2.00x", "—"]
+    assert cells["fp32 eager"] == ["—", "—", "0.50x"]
+    assert "- Not timed: a ×4 on int8 x: ValueError: no" in page
+
+
 def test_malformed_latency_table_is_a_one_line_error(tmp_path):
     _latency_file(tmp_path, [{"model": "a", "scale": 4, "backend": "x", "macs": 1, "bitops": 1, "seconds": []}])
     with pytest.raises(DataError, match=r"lat.json: extra_info.latency_table.rows\[0\] needs"):
         load_benchmarks(tmp_path)
+
+
+def test_method_page_holds_the_methods_registered_variants(tmp_path):
+    """bnas-pcnn subclasses bnas (another binarizer): its rows join bnas's page; pc-darts (no
+    subclass of bnas) and a method name the registry does not know stay off it."""
+    _write(tmp_path, "a.json", [3.0, 3.1, 2.9, 3.0], [10.0, 10.2, 9.8, 10.0])
+    records = [rec("darts", 90.0, 100.0), rec("bnas", 80.0, 30.0), rec("bnas-pcnn", 84.0, 36.0),
+               rec("pc-darts", 86.0, 40.0), rec("retired-method", 70.0, 10.0)]
+    page = build_leaderboards(records, benchmarks=load_benchmarks(tmp_path))["bnas.md"]
+    runs = page.split("## Recorded runs")[1].split("\n## ")[0]
+    assert sorted(line.split("|")[1].strip() for line in runs.splitlines()
+                  if line.startswith("| ") and "-small" in line) == ["bnas", "bnas-pcnn"]
+    assert is_variant("bnas-pcnn", "bnas") and is_variant("bnas", "bnas")
+    assert not is_variant("bnas", "bnas-pcnn") and not is_variant("pc-darts", "bnas")
+    assert not is_variant("retired-method", "bnas")

@@ -112,3 +112,20 @@ def test_the_layer_is_a_one_bit_conv_and_learns_its_projection():
         losses.append(float(loss.detach()))
     assert all(not torch.equal(s, m.projection) for s, m in zip(start, convs))
     assert losses[-1] < losses[0]
+
+
+def test_only_binary_converts_the_binarized_convs_and_keeps_their_input_rule():
+    torch.manual_seed(0)
+    plain = nn.Conv2d(4, 4, 1)
+    net = nn.Sequential(BinaryConv2d(3, 4, 3, padding=1, binary_input=True), plain,
+                        nn.Sequential(BinaryConv2d(4, 4, 3, padding=1, binary_input=False)))
+    w0 = net[0].weight.detach().clone()
+    pcnn_convs(net, None, lam=2e-3, forward_mode="elementwise", only_binary=True)
+    assert net[1] is plain and type(net[1]) is nn.Conv2d
+    first, inner = net[0], net[2][0]
+    assert isinstance(first, PCNNConv2d) and isinstance(inner, PCNNConv2d)
+    assert (first.binary_input, inner.binary_input) == (True, False)
+    assert (first.lam, first.forward_mode, inner.lam, inner.forward_mode) == (2e-3, "elementwise", 2e-3, "elementwise")
+    assert torch.equal(first.weight, w0)
+    forced = pcnn_convs(nn.Sequential(BinaryConv2d(3, 4, 3, binary_input=True)), binary_input=False, only_binary=True)
+    assert forced[0].binary_input is False

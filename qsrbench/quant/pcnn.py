@@ -105,15 +105,19 @@ class PCNNConv2d(BinaryConv2d):
         return self._conv_forward(x, kernel, self.bias)
 
 
-def pcnn_convs(module: nn.Module, binary_input: bool = False, lam: float = 1e-4) -> nn.Module:
-    """``module`` with every ``nn.Conv2d`` (at any depth, binarized ones included) replaced by a
-    :class:`PCNNConv2d` with the same weights."""
-    if isinstance(module, nn.Conv2d) and not isinstance(module, PCNNConv2d):
-        new = PCNNConv2d.from_conv(module, binary_input)
-        new.lam = lam
+def pcnn_convs(module: nn.Module, binary_input: bool | None = False, lam: float = 1e-4,
+               forward_mode: Literal["mean", "elementwise"] = "mean", only_binary: bool = False) -> nn.Module:
+    """``module`` with every ``nn.Conv2d`` (at any depth, binarized ones included; only the
+    :class:`BinaryConv2d` ones when ``only_binary``) replaced by a :class:`PCNNConv2d` with the
+    same weights; ``binary_input=None`` keeps each binarized conv's own input rule."""
+    wanted = BinaryConv2d if only_binary else nn.Conv2d
+    if isinstance(module, wanted) and not isinstance(module, PCNNConv2d):
+        keep = binary_input if binary_input is not None else getattr(module, "binary_input", False)
+        new = PCNNConv2d.from_conv(module, keep)
+        new.lam, new.forward_mode = lam, forward_mode
         return new
     for name, child in module.named_children():
-        setattr(module, name, pcnn_convs(child, binary_input, lam))
+        setattr(module, name, pcnn_convs(child, binary_input, lam, forward_mode, only_binary))
     return module
 
 
