@@ -19,6 +19,7 @@ from .stats import LEVEL, rank_correlation
 __all__ = ["latency_sections", "latency_plots"]
 
 REFERENCE = "fp32 eager"
+COMPILED = "fp32 compiled"  # the second reference of the goals, when the table has it
 
 
 def _median_iqr(seconds: list[float]) -> tuple[float, float]:
@@ -34,18 +35,21 @@ def _rho_line(label: str, rows: list[dict]) -> str:
             f"({LEVEL:.0%} bootstrap interval, n = {r.n}).")
 
 
+def _speedup(base: dict | None, row: dict, median: float) -> str:
+    return "—" if base is None or base is row else f"{_median_iqr(base['seconds'])[0] / median:.2f}x"
+
+
 def _rows(rows: list[dict]) -> list[list[str]]:
     ref = {(r["model"], r["scale"]): r for r in rows if r["backend"] == REFERENCE}
+    compiled = {(r["model"], r["scale"]): r for r in rows if r["backend"] == COMPILED}
     out = []
     for r in sorted(rows, key=lambda r: (r["model"], r["scale"], r["backend"] != REFERENCE, r["backend"])):
         med, iqr = _median_iqr(r["seconds"])
         base = ref.get((r["model"], r["scale"]))
-        predicted = measured = "—"
-        if base is not None and r is not base:
-            predicted = f"{base['bitops'] / r['bitops']:.1f}x"
-            measured = f"{_median_iqr(base['seconds'])[0] / med:.2f}x"
-        out.append([r["model"], f"×{r['scale']}", r["backend"], human(r["macs"]), human(r["bitops"]),
-                    f"{med * 1e3:.0f}", f"{iqr * 1e3:.0f}", predicted, measured])
+        predicted = "—" if base is None or r is base else f"{base['bitops'] / r['bitops']:.1f}x"
+        line = [r["model"], f"×{r['scale']}", r["backend"], human(r["macs"]), human(r["bitops"]),
+                f"{med * 1e3:.0f}", f"{iqr * 1e3:.0f}", predicted, _speedup(base, r, med)]
+        out.append(line + ([_speedup(compiled.get((r["model"], r["scale"])), r, med)] if compiled else []))
     return out
 
 
@@ -57,12 +61,15 @@ def latency_sections(benchmarks: list[dict], board: str) -> list[str]:
         rows = t["rows"]
         backends = sorted({r["backend"] for r in rows})
         cpu = b["machine"].get("cpu", {}).get("brand_raw", "?")
+        extra = [f"measured vs {COMPILED}"] if any(r["backend"] == COMPILED for r in rows) else []
         lines += ["## BitOps against measured latency", "", t.get("what", ""), "",
                   f"Run: `results/benchmarks/{b['file']}` (`{b['name']}`), {cpu}, {info.get('threads', '?')} threads, "
                   f"commit {str(b['commit'].get('id', '?'))[:7]}, {b['datetime'][:16]}.", "",
                   f"![{latency_plot_name(board)}]({latency_plot_name(board)})", "",
                   table(_rows(rows), ["Model", "Scale", "Backend", "MACs", "BitOps", "Median (ms)", "IQR (ms)",
-                                      f"Speed-up vs {REFERENCE}: BitOps predicts", "measured"]), ""]
+                                      f"Speed-up vs {REFERENCE}: BitOps predicts", "measured", *extra]), ""]
+        lines += [f"- Not timed: {s['model']} ×{s['scale']} on {s['backend']}: {s['reason']}"
+                  for s in t.get("skipped", [])]
         lines += [_rho_line(f"within {k}", [r for r in rows if r["backend"] == k]) for k in backends]
         lines += [_rho_line("all rows (models x backends)", rows), ""]
     return lines

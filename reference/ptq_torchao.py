@@ -110,29 +110,11 @@ class PTQTorchao(PTQ):
         return [name for name, p in plan.items() if p.weight is None]
 
     def build(self, spec, scale, ctx, variant=None):
-        prepare_pt2e, convert_pt2e, xiq, allow_eval = _torchao()
         net = RangeAdapter(pretrained(spec, scale, ctx), models.get(spec.model.name).input_range).eval()
-        batches = self._calibration_batches(spec, scale, ctx)
-        dims = ({2: torch.export.Dim.AUTO, 3: torch.export.Dim.AUTO},)
-        graph = torch.export.export(net, (batches[0],), dynamic_shapes=dims).module()
-        quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
-        for name in self.fp_layers(spec, scale):
-            quantizer.set_module_name_qconfig(f"net.{name}", None)
-        prepared = prepare_pt2e(graph, quantizer)
-        with torch.no_grad():
-            for x in batches:
-                prepared(x)
-        graph = convert_pt2e(prepared)
-        allow_eval(graph)  # in place: .eval() / .train() become no-ops (no dropout or BN to switch here)
-        simulation = _Graph(graph)
+        compiled, simulation = torchao_int8(net, self._calibration_batches(spec, scale, ctx),
+                                            [f"net.{name}" for name in self.fp_layers(spec, scale)],
+                                            compile=spec.method.compile)
         self._simulation = {(scale, variant): simulation}
-        if not spec.method.compile:
-            return simulation
-        compiled = torch.compile(simulation, dynamic=True).eval()
-        inputs = [batches[0].new_zeros(1, 3, side, side - 1) for side in WARM_UP_SIDES]  # normal tensors
-        with torch.inference_mode():
-            for x in inputs:
-                compiled(x)
         return compiled
 
     def run_job(self, spec, job, ctx):
@@ -157,6 +139,36 @@ class PTQTorchao(PTQ):
             "fake_forward_s": ref.forward_s, "goal_db": GOAL_DB,
         }
         return result
+
+
+def torchao_int8(net: torch.nn.Module, batches: list[torch.Tensor], keep_fp: list[str], *,
+                 compile: bool = True) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """``(run model, eager simulation)`` of the eval-mode ``net`` quantized by the flow of the module
+    docstring: exported with dynamic height and width on ``batches[0]``, prepared with the default
+    ``X86InductorQuantizer`` configuration except the modules named in ``keep_fp`` (names within
+    ``net``), calibrated on ``batches``, converted; the run model is the simulation compiled and
+    warmed up (:data:`WARM_UP_SIDES`), or the simulation itself when not ``compile``."""
+    prepare_pt2e, convert_pt2e, xiq, allow_eval = _torchao()
+    dims = ({2: torch.export.Dim.AUTO, 3: torch.export.Dim.AUTO},)
+    graph = torch.export.export(net, (batches[0],), dynamic_shapes=dims).module()
+    quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+    for name in keep_fp:
+        quantizer.set_module_name_qconfig(name, None)
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for x in batches:
+            prepared(x)
+    graph = convert_pt2e(prepared)
+    allow_eval(graph)  # in place: .eval() / .train() become no-ops (no dropout or BN to switch here)
+    simulation = _Graph(graph)
+    if not compile:
+        return simulation, simulation
+    compiled = torch.compile(simulation, dynamic=True).eval()
+    inputs = [batches[0].new_zeros(1, 3, side, side - 1) for side in WARM_UP_SIDES]  # normal tensors
+    with torch.inference_mode():
+        for x in inputs:
+            compiled(x)
+    return compiled, simulation
 
 
 class _Graph(torch.nn.Module):

@@ -144,33 +144,63 @@ def test_int8_model_latency(benchmark, name, ref):
     assert diff <= pixel
 
 
+BF16_BITS = 16 * 16  # a bf16 multiply-accumulate counted at 16 x 16 bits (the counter's convention, MACs x bits x bits)
+TORCHAO = "int8 torchao"  # reference.ptq_torchao's PT2E flow, compiled
+
+
+def _board_backends(name: str, scale: int, fp, ints) -> dict[str, tuple]:
+    """``{backend: (forward, BitOps)}`` of one shipped model for the latency page: fp32 eager and
+    compiled, bf16 autocast eager, W8A8 on the harness's integer kernels and W8A8 by torchao's PT2E
+    flow compiled (quantized as ``reference.ptq_torchao`` does; the same first / last layers FP;
+    calibrated on one random image: latency does not depend on the ranges). Compilation and the
+    torchao build happen here, outside the timing."""
+    from reference.ptq_torchao import PTQTorchao, torchao_int8
+
+    macs, bitops_fp, bitops_w8 = _bitops(name, scale)
+    _, spec, _ = _ptq(name, scale)
+    calib = [torch.rand(LR, generator=torch.Generator().manual_seed(1)) * models.get(name).input_range]
+    def bf16(x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return fp(x)
+    out = {"fp32 eager": (fp, bitops_fp), "fp32 compiled": (torch.compile(fp), bitops_fp),
+           "bf16 eager": (bf16, macs * BF16_BITS), SUBJECT: (ints, bitops_w8)}
+    try:
+        out[TORCHAO] = (torchao_int8(fp, calib, PTQTorchao().fp_layers(spec, scale))[0], bitops_w8)
+    except Exception as exc:  # an architecture torch.export or the quantizer cannot take: its row is left out, with why
+        out[TORCHAO] = (None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
+    return out
+
+
 def test_latency_against_bitops(benchmark, request):
-    """Every shipped architecture at its shipped scale, fp32 eager and W8A8 on the integer kernels:
-    the median forward of one 320x180 LR image per backend beside the model's BitOps (the counter's,
-    fp32 layers at 32x32 bits), for the latency page's table and rank correlation. A timing
-    record, run alone: ``pytest suites/test_model_latency.py --benchmark-only``."""
+    """Every shipped architecture at its shipped scale on every backend of :func:`_board_backends`:
+    the median forward of one 320x180 LR image per backend beside the model's BitOps, for the latency
+    page's table and rank correlation. A timing record, run alone:
+    ``pytest suites/test_model_latency.py --benchmark-only``."""
     if not request.config.getoption("benchmark_only"):
         pytest.skip("a timing record for the latency page: run it alone with --benchmark-only")
     heap = keep_freed_memory()
-    rows = []
-    built = {}
-    for name, scale in _shipped():
-        fp, ints, _ = _models(name, scale)
-        macs, bitops_fp, bitops_w8 = _bitops(name, scale)
-        built[(name, scale)] = (fp, ints)
-        rows += [{"model": name, "scale": scale, "backend": "fp32 eager", "macs": macs, "bitops": bitops_fp,
-                  "seconds": []},
-                 {"model": name, "scale": scale, "backend": SUBJECT, "macs": macs, "bitops": bitops_w8, "seconds": []}]
+    rows, runs, skipped = [], {}, []
     x = torch.rand(LR, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        for name, scale in _shipped():
+            fp, ints, _ = _models(name, scale)
+            macs = _bitops(name, scale)[0]
+            xin = x * models.get(name).input_range
+            for backend, (fn, bitops) in _board_backends(name, scale, fp, ints).items():
+                if fn is None:
+                    skipped.append({"model": name, "scale": scale, "backend": backend, "reason": bitops})
+                    continue
+                fn(xin)  # compiled graphs meet this input's guards here, outside the timing
+                runs[(name, scale, backend)] = (fn, xin)
+                rows.append({"model": name, "scale": scale, "backend": backend, "macs": macs, "bitops": bitops,
+                             "seconds": []})
 
     def sweep():
         for row in rows:
-            fp, ints = built[(row["model"], row["scale"])]
-            net = ints if row["backend"] == SUBJECT else fp
-            xin = x * models.get(row["model"]).input_range
-            net(xin)  # warm-up
+            fn, xin = runs[(row["model"], row["scale"], row["backend"])]
+            fn(xin)  # warm-up
             t0 = time.perf_counter()
-            net(xin)
+            fn(xin)
             row["seconds"].append(time.perf_counter() - t0)
 
     with torch.no_grad():
@@ -178,9 +208,12 @@ def test_latency_against_bitops(benchmark, request):
     benchmark.extra_info.update({
         "board": "latency", "threads": torch.get_num_threads(), "torch": torch.__version__, "shape": list(LR),
         "heap_kept": heap,
-        "latency_table": {"rows": rows, "what": (
+        "latency_table": {"rows": rows, "skipped": skipped, "what": (
             f"One forward of a 1x3x180x320 LR input (a 320x180 image) through every shipped architecture at "
-            f"its shipped scale, fp32 eager and `{SUBJECT}` (W8A8 PTQ on the integer kernels, first and last "
-            f"layers FP), one timed forward after a warm-up per model and backend in each of {BOARD_ROUNDS} "
-            "rounds over all models; random weights. BitOps: qsrbench.bitops of the same input (MACs x "
-            "weight bits x activation bits; FP layers at 32 x 32).")}})
+            f"its shipped scale on each backend: fp32 eager (NCHW, oneDNN); fp32 compiled (torch.compile, "
+            f"inductor's default mode); bf16 eager (CPU autocast to bfloat16); `{SUBJECT}` (W8A8 PTQ on the "
+            f"harness's integer kernels, first and last layers FP); `{TORCHAO}` (W8A8 by torchao's PT2E flow "
+            f"with the X86InductorQuantizer, compiled by inductor to oneDNN int8, the same layers FP). One timed "
+            f"forward after a warm-up per model and backend in each of {BOARD_ROUNDS} rounds over all models; "
+            "compilation and quantization before the rounds; random weights. BitOps: qsrbench.bitops of the same "
+            "input (MACs x weight bits x activation bits; FP layers at 32 x 32, bf16 at 16 x 16).")}})
