@@ -166,6 +166,7 @@ def cmd_sweep(args) -> int:
 def cmd_leaderboard(args) -> int:
     from .bench_board import load_benchmarks
     from .boards import build_leaderboards, build_plots
+    from .plots import same_plot
     from .leaderboard import spec_index, write_leaderboards
     from .store import load_records
 
@@ -183,7 +184,7 @@ def cmd_leaderboard(args) -> int:
     if args.check:
         stale = [n for n, text in boards.items()
                  if not (out / n).is_file() or (out / n).read_text(encoding="utf-8") != text]
-        stale += [n for n, data in pngs.items() if not (out / n).is_file() or (out / n).read_bytes() != data]
+        stale += [n for n, data in pngs.items() if not (out / n).is_file() or not same_plot((out / n).read_bytes(), data)]
         for n in stale:
             print(f"stale: {out / n} (run `qsrbench leaderboard`)", file=sys.stderr)
         if not stale:
@@ -191,6 +192,8 @@ def cmd_leaderboard(args) -> int:
         return 1 if stale else 0
     written = write_leaderboards(boards, out)
     for name, data in pngs.items():
+        if (out / name).is_file() and same_plot((out / name).read_bytes(), data):
+            continue  # the same figure (at most another CPU's anti-aliasing jitter): left as committed
         (out / name).write_bytes(data)
         written.append(out / name)
     for path in written:
