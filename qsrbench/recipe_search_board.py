@@ -83,10 +83,6 @@ def _reference_row(search: dict, estimate_rows: list[dict]) -> dict | None:
     return rows[-1] if rows else None
 
 
-def _same_recipe(a: dict | None, b: dict) -> bool:
-    return a is not None and set(a) == set(b) and all(float(a[k]) == float(b[k]) for k in b)
-
-
 def heldout_row(record: Record, estimate_rows: list[dict]) -> dict | None:
     """The estimation row (highest tier first) that trained the search's found recipe on the search's
     data and seeds, on architectures none of which the search scored; None when there is none."""
@@ -98,7 +94,7 @@ def heldout_row(record: Record, estimate_rows: list[dict]) -> dict | None:
 
     def matches(x: dict) -> bool:
         data = {(r.extra.get("train_images"), r.extra.get("test_images")) for r in x["records"]}
-        return (_same_recipe(x["values"], found) and not seen & set(x["archs"]) and x["seeds"] == seeds
+        return (x["values"] == found and not seen & set(x["archs"]) and x["seeds"] == seeds
                 and data == {(extra.get("train_images"), extra.get("test_images"))})
     rows = [x for x in estimate_rows if matches(x)]
     return rows[-1] if rows else None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 
 from qsrbench.registry import methods
 from qsrbench.spec import discover_specs, load_spec
@@ -97,3 +98,10 @@ def pytest_collection_modifyitems(config, items):
         dropped = set(map(id, drop))
         items[:] = [it for it in items if id(it) not in dropped]
         config.hook.pytest_deselected(items=drop)
+
+
+def timing_record_only(request, why: str) -> None:
+    """Skip a long timing record behind a committed page unless pytest runs with
+    ``--benchmark-only`` (CI runs plain ``pytest``); ``why`` says what it records and what covers it in CI."""
+    if not request.config.getoption("benchmark_only"):
+        pytest.skip(f"a timing record ({why}): run it alone with --benchmark-only")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
 import torch
 
 from qsrbench.nas.search import SearchBudget, search
@@ -31,6 +30,8 @@ from qsrbench.stats import ratio_interval
 from qsrbench.testing import synthetic_classification
 from reference.bnas import BNASStrategy, search_epochs
 from reference.pc_darts import PartialRelaxation
+
+from .conftest import timing_record_only
 
 IMAGES, BATCH, CHANNELS, LAYERS, K = 64, 16, 8, 3, 4
 # Rounds: 2 by default (the least an interval needs); a committed record sets more
@@ -53,9 +54,8 @@ def _budget(epochs: int) -> SearchBudget:
 
 
 def test_bnas_vs_pc_darts_search(benchmark, request):
-    if not request.config.getoption("benchmark_only"):
-        pytest.skip("a timing record for leaderboards/bnas.md (about 4 minutes on 2 cores): run it alone with "
-                    "--benchmark-only; the bnas and pc-darts smoke specs run the same loops in CI")
+    timing_record_only(request, "leaderboards/bnas.md, about 4 minutes on 2 cores; the bnas and pc-darts "
+                                "smoke specs run the same loops in CI")
     data = synthetic_classification(IMAGES)
     times: dict[str, list[float]] = {"bnas": [], "pc-darts": []}
     finished = []

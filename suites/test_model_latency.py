@@ -43,6 +43,8 @@ from qsrbench.registry import methods, models
 from qsrbench.spec import load_spec
 from qsrbench.kernels.cpu_timing import keep_freed_memory
 
+from .conftest import timing_record_only
+
 
 LR, CALLS, ROUNDS = (1, 3, 180, 320), 2, 6
 SUBJECT = "int8 (harness)"
@@ -148,15 +150,15 @@ BF16_BITS = 16 * 16  # a bf16 multiply-accumulate counted at 16 x 16 bits (the c
 TORCHAO = "int8 torchao"  # reference.ptq_torchao's PT2E flow, compiled
 
 
-def _board_backends(name: str, scale: int, fp, ints) -> dict[str, tuple]:
+def _board_backends(name: str, scale: int, fp, ints, costs: tuple[int, int, int]) -> dict[str, tuple]:
     """``{backend: (forward, BitOps)}`` of one shipped model for the latency page: fp32 eager and
     compiled, bf16 autocast eager, W8A8 on the harness's integer kernels and W8A8 by torchao's PT2E
     flow compiled (quantized as ``reference.ptq_torchao`` does; the same first / last layers FP;
     calibrated on one random image: latency does not depend on the ranges). Compilation and the
-    torchao build happen here, outside the timing."""
+    torchao build happen here, outside the timing. ``costs``: :func:`_bitops` of the model."""
     from reference.ptq_torchao import PTQTorchao, torchao_int8
 
-    macs, bitops_fp, bitops_w8 = _bitops(name, scale)
+    macs, bitops_fp, bitops_w8 = costs
     _, spec, _ = _ptq(name, scale)
     calib = [torch.rand(LR, generator=torch.Generator().manual_seed(1)) * models.get(name).input_range]
     def bf16(x):
@@ -176,23 +178,22 @@ def test_latency_against_bitops(benchmark, request):
     the median forward of one 320x180 LR image per backend beside the model's BitOps, for the latency
     page's table and rank correlation. A timing record, run alone:
     ``pytest suites/test_model_latency.py --benchmark-only``."""
-    if not request.config.getoption("benchmark_only"):
-        pytest.skip("a timing record for the latency page: run it alone with --benchmark-only")
+    timing_record_only(request, "the latency page")
     heap = keep_freed_memory()
     rows, runs, skipped = [], {}, []
     x = torch.rand(LR, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         for name, scale in _shipped():
             fp, ints, _ = _models(name, scale)
-            macs = _bitops(name, scale)[0]
+            costs = _bitops(name, scale)
             xin = x * models.get(name).input_range
-            for backend, (fn, bitops) in _board_backends(name, scale, fp, ints).items():
+            for backend, (fn, bitops) in _board_backends(name, scale, fp, ints, costs).items():
                 if fn is None:
                     skipped.append({"model": name, "scale": scale, "backend": backend, "reason": bitops})
                     continue
                 fn(xin)  # compiled graphs meet this input's guards here, outside the timing
                 runs[(name, scale, backend)] = (fn, xin)
-                rows.append({"model": name, "scale": scale, "backend": backend, "macs": macs, "bitops": bitops,
+                rows.append({"model": name, "scale": scale, "backend": backend, "macs": costs[0], "bitops": bitops,
                              "seconds": []})
 
     def sweep():
