@@ -86,6 +86,9 @@ def _check_latency_table(path: Path, info: dict) -> None:
         if missing or not _positive_seconds(row["seconds"]):
             raise DataError(f"{path}: extra_info.latency_table.rows[{i}] needs model, scale, backend, macs, "
                             "bitops and positive seconds")
+    for i, skip in enumerate(info["latency_table"].get("skipped", [])):
+        if not isinstance(skip, dict) or {"model", "scale", "backend", "reason"} - set(skip):
+            raise DataError(f"{path}: extra_info.latency_table.skipped[{i}] needs model, scale, backend and reason")
 
 
 def claim_verdict(low: float, high: float, max_ratio: float) -> str:

@@ -152,6 +152,15 @@ def test_malformed_latency_table_is_a_one_line_error(tmp_path):
         load_benchmarks(tmp_path)
 
 
+def test_malformed_skipped_latency_row_is_a_one_line_error(tmp_path):
+    row = {"model": "a", "scale": 4, "backend": "x", "macs": 1, "bitops": 1, "seconds": [0.1]}
+    _latency_file(tmp_path, [row], [{"model": "a", "scale": 4, "backend": "int8 x"}])
+    with pytest.raises(DataError) as exc:
+        load_benchmarks(tmp_path)
+    assert str(exc.value).endswith("lat.json: extra_info.latency_table.skipped[0] needs model, scale, backend and reason")
+    assert "\n" not in str(exc.value)
+
+
 def test_method_page_holds_the_methods_registered_variants(tmp_path):
     """bnas-pcnn subclasses bnas (another binarizer): its rows join bnas's page; pc-darts (no
     subclass of bnas) and a method name the registry does not know stay off it."""
