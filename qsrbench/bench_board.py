@@ -15,8 +15,9 @@ pytest-benchmark ``extra_info``:
   fraction of the machine's peak and how the peak was derived).
 
 A benchmark that times many models instead writes ``"latency_table"`` (no ``"compare"``):
-``{"rows": [{"model", "scale", "backend", "macs", "bitops", "seconds": [...]}, ...], "what"}``,
-rendered with BitOps against latency by :mod:`qsrbench.latency_board`.
+``{"rows": [{"model", "scale", "backend", "macs", "bitops", "seconds": [...]}, ...], "what"}``
+(optionally per row ``"scored_by"``: the name of the spec whose record scores that backend, or
+null; optionally ``"skipped"``: ``[{"model", "scale", "backend", "reason"}]``), rendered with BitOps against latency by :mod:`qsrbench.latency_board`.
 
 The committed JSON files live in ``results/benchmarks/`` (the runs stamp machine, commit and date;
 :func:`load_benchmarks`). The ratio is recomputed here from the per-round seconds
@@ -86,6 +87,8 @@ def _check_latency_table(path: Path, info: dict) -> None:
         if missing or not _positive_seconds(row["seconds"]):
             raise DataError(f"{path}: extra_info.latency_table.rows[{i}] needs model, scale, backend, macs, "
                             "bitops and positive seconds")
+        if not isinstance(row.get("scored_by"), (str, type(None))):
+            raise DataError(f"{path}: extra_info.latency_table.rows[{i}].scored_by must be a spec name or null")
     for i, skip in enumerate(info["latency_table"].get("skipped", [])):
         if not isinstance(skip, dict) or {"model", "scale", "backend", "reason"} - set(skip):
             raise DataError(f"{path}: extra_info.latency_table.skipped[{i}] needs model, scale, backend and reason")

@@ -56,7 +56,7 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
                                       + training_section(rs, ptq, fp) + ablation_section(rs, specs_index)
                                       + integer_section(rs))
     for board in sorted({b["info"]["board"] for b in benchmarks or []}):
-        timing = latency_sections(benchmarks, board) + timing_sections(benchmarks, board)
+        timing = latency_sections(benchmarks, board, current) + timing_sections(benchmarks, board)
         if board in groups:
             out[f"{board}.md"] += "\n" + "\n".join(timing)
             continue

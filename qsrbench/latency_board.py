@@ -6,6 +6,11 @@ latency with its interquartile range over the rounds, and the speed-up BitOps pr
 one measured (fp32 eager as the reference). Spearman's ρ between BitOps and median latency, with
 its bootstrap interval over the rows (:func:`qsrbench.stats.rank_correlation`): within each backend
 (does BitOps rank models by speed?) and over all rows (does it rank backends too?).
+
+Accuracy: a row may name the spec whose record scores that backend on the real checkpoint
+(``"scored_by"``; the timing itself runs random weights). Its Set5 PSNR at the row's scale is read
+from the current records of the store: "—" where the row names none (the backend is not scored),
+"no record" where the spec has not been run.
 """
 
 from __future__ import annotations
@@ -39,7 +44,18 @@ def _speedup(base: dict | None, row: dict, median: float) -> str:
     return "—" if base is None or base is row else f"{_median_iqr(base['seconds'])[0] / median:.2f}x"
 
 
-def _rows(rows: list[dict]) -> list[list[str]]:
+SCORED_ON = "Set5"
+
+
+def _psnr_cell(row: dict, psnr: dict[tuple[str, int], float]) -> str:
+    spec = row.get("scored_by")
+    if spec is None:
+        return "—"
+    value = psnr.get((spec, row["scale"]))
+    return "no record" if value is None else f"{value:.2f}"
+
+
+def _rows(rows: list[dict], psnr: dict[tuple[str, int], float] | None = None) -> list[list[str]]:
     ref = {(r["model"], r["scale"]): r for r in rows if r["backend"] == REFERENCE}
     compiled = {(r["model"], r["scale"]): r for r in rows if r["backend"] == COMPILED}
     out = []
@@ -49,12 +65,34 @@ def _rows(rows: list[dict]) -> list[list[str]]:
         predicted = "—" if base is None or r is base else f"{base['bitops'] / r['bitops']:.1f}x"
         line = [r["model"], f"×{r['scale']}", r["backend"], human(r["macs"]), human(r["bitops"]),
                 f"{med * 1e3:.0f}", f"{iqr * 1e3:.0f}", predicted, _speedup(base, r, med)]
-        out.append(line + ([_speedup(compiled.get((r["model"], r["scale"])), r, med)] if compiled else []))
+        line += [_speedup(compiled.get((r["model"], r["scale"])), r, med)] if compiled else []
+        out.append(line + ([_psnr_cell(r, psnr)] if psnr is not None else []))
     return out
 
 
-def latency_sections(benchmarks: list[dict], board: str) -> list[str]:
-    """Markdown of every latency-table benchmark of ``board`` (empty when there is none)."""
+def _scores(rows: list[dict], records) -> dict[tuple[str, int], float] | None:
+    """``{(spec, scale): Set5 PSNR}`` of the current records, or None when no row names a spec (a
+    table recorded before rows carried ``scored_by``: no accuracy column)."""
+    if not any("scored_by" in r for r in rows):
+        return None
+    return {(r.spec, r.scale): r.metrics["psnr"] for r in records or ()
+            if r.dataset == SCORED_ON and "psnr" in r.metrics}
+
+
+def _scored_line(rows: list[dict]) -> str:
+    by = {}
+    for r in rows:
+        by.setdefault(r["backend"], set()).add(r.get("scored_by") is not None)
+    unscored = sorted(b for b, named in by.items() if True not in named)
+    return (f"- {SCORED_ON} PSNR: the shipped checkpoint built as that backend builds it, from the store record of "
+            "the spec the benchmark names for the row (the timing runs random weights; latency does not depend on "
+            "them); — where no spec scores the row." + (f" Not scored on any model: {', '.join(unscored)}."
+                                                          if unscored else ""))
+
+
+def latency_sections(benchmarks: list[dict], board: str, records=None) -> list[str]:
+    """Markdown of every latency-table benchmark of ``board`` (empty when there is none);
+    ``records``: the store's current records, for the rows' Set5 PSNR."""
     lines = []
     for b in (b for b in benchmarks if b["info"]["board"] == board and "latency_table" in b["info"]):
         t, info = b["info"]["latency_table"], b["info"]
@@ -62,12 +100,15 @@ def latency_sections(benchmarks: list[dict], board: str) -> list[str]:
         backends = sorted({r["backend"] for r in rows})
         cpu = b["machine"].get("cpu", {}).get("brand_raw", "?")
         extra = [f"measured vs {COMPILED}"] if any(r["backend"] == COMPILED for r in rows) else []
+        psnr = _scores(rows, records)
+        extra += [f"{SCORED_ON} PSNR (dB)"] if psnr is not None else []
         lines += ["## BitOps against measured latency", "", t.get("what", ""), "",
                   f"Run: `results/benchmarks/{b['file']}` (`{b['name']}`), {cpu}, {info.get('threads', '?')} threads, "
                   f"commit {str(b['commit'].get('id', '?'))[:7]}, {b['datetime'][:16]}.", "",
                   f"![{latency_plot_name(board)}]({latency_plot_name(board)})", "",
-                  table(_rows(rows), ["Model", "Scale", "Backend", "MACs", "BitOps", "Median (ms)", "IQR (ms)",
+                  table(_rows(rows, psnr), ["Model", "Scale", "Backend", "MACs", "BitOps", "Median (ms)", "IQR (ms)",
                                       f"Speed-up vs {REFERENCE}: BitOps predicts", "measured", *extra]), ""]
+        lines += [_scored_line(rows)] if psnr is not None else []
         lines += [f"- Not timed: {s['model']} ×{s['scale']} on {s['backend']}: {s['reason']}"
                   for s in t.get("skipped", [])]
         lines += [_rho_line(f"within {k}", [r for r in rows if r["backend"] == k]) for k in backends]

@@ -53,6 +53,7 @@ CASES = [(m, ref) for m in ("imdn", "pan") for ref in GOALS]
 
 
 SPECS = Path(__file__).parent / "specs" / "int"  # a W8A8 ptq-int spec per shipped checkpoint (+ others)
+SCORING = {"fp32 eager": "fp", "bf16 eager": "bf16", "int8 torchao": "torchao"}  # backend -> spec folder scoring it
 BOARD_ROUNDS = 3
 
 
@@ -155,22 +156,61 @@ def _board_backends(name: str, scale: int, fp, ints, costs: tuple[int, int, int]
     compiled, bf16 autocast eager, W8A8 on the harness's integer kernels and W8A8 by torchao's PT2E
     flow compiled (quantized as ``reference.ptq_torchao`` does; the same first / last layers FP;
     calibrated on one random image: latency does not depend on the ranges). Compilation and the
-    torchao build happen here, outside the timing. ``costs``: :func:`_bitops` of the model."""
+    torchao build happen here, outside the timing. ``costs``: :func:`_bitops` of the model. The
+    bf16 backend is :class:`reference.fp_bf16.Autocast`, the construction the fp-bf16 specs score."""
+    from reference.fp_bf16 import Autocast
     from reference.ptq_torchao import PTQTorchao, torchao_int8
 
     macs, bitops_fp, bitops_w8 = costs
     _, spec, _ = _ptq(name, scale)
     calib = [torch.rand(LR, generator=torch.Generator().manual_seed(1)) * models.get(name).input_range]
-    def bf16(x):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return fp(x)
     out = {"fp32 eager": (fp, bitops_fp), "fp32 compiled": (torch.compile(fp), bitops_fp),
-           "bf16 eager": (bf16, macs * BF16_BITS), SUBJECT: (ints, bitops_w8)}
+           "bf16 eager": (Autocast(fp), macs * BF16_BITS), SUBJECT: (ints, bitops_w8)}
     try:
         out[TORCHAO] = (torchao_int8(fp, calib, PTQTorchao().fp_layers(spec, scale))[0], bitops_w8)
     except Exception as exc:  # an architecture torch.export or the quantizer cannot take: its row is left out, with why
         out[TORCHAO] = (None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}")
     return out
+
+
+def _scored_by(name: str, scale: int) -> dict[str, str | None]:
+    """``{backend: spec name or None}``: the small-tier spec whose Set5 record scores the shipped
+    checkpoint of ``name`` x``scale`` built as the backend is (the ptq-int W8A8 spec for the
+    harness's int8; an fp, fp-bf16 or ptq-torchao spec of the same checkpoint from the folders of
+    ``SCORING``); None where no spec scores it (fp32 compiled)."""
+    _, ptq, _ = _ptq(name, scale)
+    out = {backend: None for backend in ("fp32 compiled", *SCORING)} | {SUBJECT: ptq.name}
+    for backend, folder in SCORING.items():
+        for path in sorted((SPECS.parent / folder).glob("*.toml")):
+            s = load_spec(path)
+            if (s.tier == "small" and s.model is not None and s.model.name == name and scale in s.scales
+                    and s.model.weights == ptq.model.weights and "Set5" in s.datasets):
+                out[backend] = s.name
+                break
+    return out
+
+
+def test_every_timed_checkpoint_names_its_scoring_specs():
+    """The latency page reads each row's Set5 PSNR from the spec the row names: for every shipped
+    checkpoint, fp32 eager, bf16 eager and the harness's int8 are scored by a spec of that very
+    checkpoint and scale that runs the backend's construction (method fp, fp-bf16, ptq-int at
+    W8A8), and torchao's int8 wherever a ptq-torchao spec exists (IMDN and PAN x4)."""
+    methods_of = {"fp32 eager": "fp", "bf16 eager": "fp-bf16", SUBJECT: "ptq-int", TORCHAO: "ptq-torchao"}
+    specs = {s.name: s for folder in ("fp", "bf16", "int", "torchao")
+             for s in map(load_spec, sorted((SPECS.parent / folder).glob("*.toml")))}
+    torchao = []
+    for name, scale in _shipped():
+        named = _scored_by(name, scale)
+        assert named["fp32 compiled"] is None
+        for backend, spec in named.items():
+            if spec is None:
+                assert backend in ("fp32 compiled", TORCHAO), (name, backend)
+                continue
+            s = specs[spec]
+            assert (s.method.name, s.model.name, s.model.weights) == (methods_of[backend], name, specs[named[SUBJECT]].model.weights)
+            assert scale in s.scales and "Set5" in s.datasets
+        torchao += [(name, scale)] if named[TORCHAO] else []
+    assert torchao == [("imdn", 4), ("pan", 4)]
 
 
 def test_latency_against_bitops(benchmark, request):
@@ -187,6 +227,7 @@ def test_latency_against_bitops(benchmark, request):
             fp, ints, _ = _models(name, scale)
             costs = _bitops(name, scale)
             xin = x * models.get(name).input_range
+            scored_by = _scored_by(name, scale)
             for backend, (fn, bitops) in _board_backends(name, scale, fp, ints, costs).items():
                 if fn is None:
                     skipped.append({"model": name, "scale": scale, "backend": backend, "reason": bitops})
@@ -194,7 +235,7 @@ def test_latency_against_bitops(benchmark, request):
                 fn(xin)  # compiled graphs meet this input's guards here, outside the timing
                 runs[(name, scale, backend)] = (fn, xin)
                 rows.append({"model": name, "scale": scale, "backend": backend, "macs": costs[0], "bitops": bitops,
-                             "seconds": []})
+                             "seconds": [], "scored_by": scored_by.get(backend)})
 
     def sweep():
         for row in rows:

@@ -15,7 +15,7 @@ import pytest
 from qsrbench.bench_board import claim_verdict, load_benchmarks, timing_sections
 from qsrbench.boards import build_leaderboards
 from qsrbench.errors import DataError
-from qsrbench.latency_board import latency_plots
+from qsrbench.latency_board import latency_plots, latency_sections
 from qsrbench.nas_board import is_variant
 
 from .test_nas_method import rec
@@ -144,6 +144,38 @@ def test_latency_table_with_a_compiled_reference_by_hand(tmp_path):
     assert cells["fp32 compiled"] == ["1.0x", "2.00x", "—"]
     assert cells["fp32 eager"] == ["—", "—", "0.50x"]
     assert "- Not timed: a ×4 on int8 x: ValueError: no" in page
+
+
+def test_latency_rows_read_their_set5_psnr_from_the_named_records(tmp_path):
+    """A row's PSNR is the Set5 record of the spec it names at its scale: fp32 eager names fp-a
+    (records at x2 = 30.0 and x4 = 28.5: the x4 one is read), int8 names int-a (no record), fp32
+    compiled names none. Other sets and other specs' records are not read."""
+    from types import SimpleNamespace as R
+
+    rows = [{"model": "a", "scale": 4, "backend": b, "macs": 10, "bitops": bits, "seconds": [s, s], "scored_by": by}
+            for b, bits, s, by in (("fp32 eager", 1000, 0.3, "fp-a"), ("fp32 compiled", 1000, 0.2, None),
+                                   ("int8", 100, 0.1, "int-a"))]
+    _latency_file(tmp_path, rows)
+    records = [R(spec="fp-a", scale=2, dataset="Set5", metrics={"psnr": 30.0}),
+               R(spec="fp-a", scale=4, dataset="Set5", metrics={"psnr": 28.5}),
+               R(spec="fp-a", scale=4, dataset="Set14", metrics={"psnr": 26.0}),
+               R(spec="int-b", scale=4, dataset="Set5", metrics={"psnr": 27.0})]
+    page = "\n".join(latency_sections(load_benchmarks(tmp_path), "latency", records))
+    cells = {}
+    for line in page.splitlines():
+        parts = [c.strip() for c in line.split("|")[1:-1]]
+        if parts and parts[0] == "a":
+            cells[parts[2]] = parts[-1]
+    assert "| Set5 PSNR (dB) " in page
+    assert cells == {"fp32 eager": "28.50", "fp32 compiled": "—", "int8": "no record"}
+    assert "Not scored on any model: fp32 compiled." in page
+    del rows[0]["scored_by"], rows[1]["scored_by"], rows[2]["scored_by"]  # an older table: no column
+    _latency_file(tmp_path, rows)
+    assert "PSNR" not in "\n".join(latency_sections(load_benchmarks(tmp_path), "latency", records))
+    rows[0]["scored_by"] = 3
+    _latency_file(tmp_path, rows)
+    with pytest.raises(DataError, match=r"rows\[0\].scored_by must be a spec name or null"):
+        load_benchmarks(tmp_path)
 
 
 def test_malformed_latency_table_is_a_one_line_error(tmp_path):
