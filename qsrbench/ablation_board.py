@@ -10,20 +10,45 @@ Per ablation, data set, scale and variant: both PSNRs, Δ = ablation − base pa
 with its 95% bootstrap interval (:func:`qsrbench.train_board.paired_psnr`; ≈ when it holds 0), and
 what the spec changes: the method parameters that differ, read from the parsed spec files
 (:func:`qsrbench.leaderboard.spec_index`, ``params``), ``—`` where the files are not at hand.
+
+A spec named ``<base>-seed<k>`` that only re-runs its base with seed ``k`` is a *seed replica*
+(:func:`replica_bases`), not an ablation: :mod:`qsrbench.seed_board` pools it with its base.
 """
 
 from __future__ import annotations
+
+import re
 
 from .leaderboard import delta_cell, table
 from .stats import LEVEL
 from .store import Record
 from .train_board import paired_psnr
 
-__all__ = ["ablation_bases", "ablation_section", "changed_params"]
+__all__ = ["ablation_bases", "ablation_section", "changed_params", "family", "replica_bases"]
+
+_REPLICA = re.compile(r"^(?P<base>.+)-seed(?P<seed>\d+)$")
 
 
-def _family(r: Record) -> tuple:
+def family(r: Record) -> tuple:
+    """What an ablation or a seed replica shares with its base: leaderboard, tier, method, model, bits."""
     return (r.leaderboard, r.tier, r.method, r.model, r.bits.get("weight"), r.bits.get("activation"))
+
+
+def replica_bases(records: list[Record]) -> dict[str, str]:
+    """``{replica spec: base spec}`` among the specs of ``records``: named ``<base>-seed<k>``, of
+    the base's family, every record at seed ``k``, and no base record at that seed."""
+    fam, seeds = {}, {}
+    for r in records:
+        fam.setdefault(r.spec, family(r))
+        seeds.setdefault(r.spec, set()).add(r.seed)
+    out = {}
+    for name in fam:
+        m = _REPLICA.match(name)
+        base = m["base"] if m else None
+        if (base in fam and fam[base] == fam[name] and seeds[name] == {int(m["seed"])}
+                and not seeds[name] & seeds[base]):
+            out[name] = base
+    return out
 
 
 def ablation_bases(records: list[Record], names=()) -> dict[str, str]:
@@ -31,16 +56,16 @@ def ablation_bases(records: list[Record], names=()) -> dict[str, str]:
     The base is the longest name prefix that is a spec at all (of ``records`` or ``names``, e.g.
     every spec file): a base without current records of the same family pairs with nothing, never
     with a shorter prefix (a grand-parent differs in more than the ablation's name says)."""
-    family = {}
+    fams = {}
     for r in records:
-        family.setdefault(r.spec, _family(r))
-    known = set(family) | set(names)
+        fams.setdefault(r.spec, family(r))
+    known = set(fams) | set(names)
     out = {}
-    for name, fam in family.items():
+    for name, fam in fams.items():
         parts = name.split("-")
         base = next(("-".join(parts[:cut]) for cut in range(len(parts) - 1, 0, -1)
                      if "-".join(parts[:cut]) in known), None)
-        if base is not None and family.get(base) == fam:
+        if base is not None and fams.get(base) == fam:
             out[name] = base
     return out
 
@@ -76,7 +101,10 @@ def _params(index: dict | None, r: Record) -> dict | None:
 
 
 def ablation_section(records: list[Record], index: dict | None = None) -> list[str]:
-    """Markdown lines of the section (empty when ``records`` hold no ablation)."""
+    """Markdown lines of the section (empty when ``records`` hold no ablation; seed replicas are
+    left out)."""
+    replicas = replica_bases(records)
+    records = [r for r in records if r.spec not in replicas]
     bases = ablation_bases(records, {name for name, _ in index or {}})
     by_key = {(r.spec, r.dataset, r.scale, r.variant): r for r in records}
     rows = []
@@ -94,7 +122,8 @@ def ablation_section(records: list[Record], index: dict | None = None) -> list[s
             "Each ablation spec (named `<base>-<what>`: same leaderboard, tier, method, model and bits "
             "as its base) against its base, set by set: Δ = ablation − base, paired over the images, "
             f"with its {LEVEL:.0%} bootstrap interval (≈: the interval holds 0); *changes*: the method "
-            "parameters the two spec files set differently. Both runs are single seeds: the interval "
-            "covers the images, not the spread between training runs.", "",
+            "parameters the two spec files set differently. Each row compares one run of each: the interval "
+            "covers the images, not the spread between training runs; where a recipe was trained again under "
+            "other seeds (`<spec>-seed<k>`), *Training runs over seeds* gives that spread.", "",
             table(rows, ["Ablation", "Base", "Changes", "Set", "PSNR ↑", "Base PSNR ↑",
                          f"Δ dB [{LEVEL:.0%} CI]"]), ""]

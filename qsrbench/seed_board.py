@@ -1,0 +1,95 @@
+"""The spread of a trained SR spec over training seeds: the section of an SR leaderboard page that
+turns single training runs into intervals over runs.
+
+A *seed replica* is a spec named ``<base>-seed<k>`` that sets the spec field ``seed = k`` and is
+otherwise its base's copy: the same leaderboard, tier, method, model and bits, a different seed
+(checked on the records: :func:`qsrbench.ablation_board.replica_bases`). The pairing is by name, as for ablations
+(:mod:`qsrbench.ablation_board`), because a spec field would enter the spec hash. A base and its
+replicas are the *runs* of one training recipe.
+
+Per recipe, data set, scale and variant where at least two runs scored it: each run's PSNR (mean
+over the images), the mean over runs, their standard deviation and the 95% Student-t interval of
+the mean over runs (:func:`qsrbench.stats.t_interval`; n = runs). Per ablation whose base and
+ablation both have two or more runs: Δ = mean(ablation runs) − mean(base runs) with Welch's
+interval over runs (:func:`qsrbench.stats.welch_interval`). The paired bootstrap over images of
+the other sections measures how much another set of images could move one run's score; these
+intervals measure how much another training run could move it. Neither contains the other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ablation_board import ablation_bases, replica_bases
+from .leaderboard import delta_cell, table
+from .stats import LEVEL, t_interval, welch_interval
+from .store import Record
+
+__all__ = ["seed_runs", "seed_section"]
+
+
+def seed_runs(records: list[Record]) -> dict[tuple, list[Record]]:
+    """``{(base spec, dataset, scale, variant): [records, one per run, by seed]}`` for every recipe
+    with at least one replica; only keys that two or more runs scored."""
+    bases = replica_bases(records)
+    recipes = set(bases.values())
+    out: dict[tuple, list[Record]] = {}
+    for r in records:
+        base = bases.get(r.spec, r.spec if r.spec in recipes else None)
+        if base is not None and "psnr" in r.metrics:
+            out.setdefault((base, r.dataset, r.scale, r.variant), []).append(r)
+    return {k: sorted(rs, key=lambda r: r.seed) for k, rs in out.items() if len(rs) >= 2}
+
+
+def _psnrs(runs: list[Record]) -> list[float]:
+    return [r.metrics["psnr"] for r in runs]
+
+
+def _set(key: tuple) -> str:
+    _, dataset, scale, variant = key
+    return f"{dataset} ×{scale}" + (f" ({variant})" if variant else "")
+
+
+def _spread_rows(runs: dict[tuple, list[Record]]) -> list[list[str]]:
+    rows = []
+    for key in sorted(runs, key=lambda k: (k[0], k[2] or 0, k[1], k[3] or "")):
+        values = _psnrs(runs[key])
+        ci = t_interval(values)
+        rows.append([key[0], _set(key), str(len(values)), ", ".join(str(r.seed) for r in runs[key]),
+                     " / ".join(f"{v:.2f}" for v in values), f"{np.mean(values):.2f}",
+                     f"{np.std(values, ddof=1):.3f}", f"[{ci.low:.2f}, {ci.high:.2f}]"])
+    return rows
+
+
+def _ablation_rows(runs: dict[tuple, list[Record]], ablations: dict[str, str]) -> list[list[str]]:
+    rows = []
+    for key in sorted(runs):
+        base = ablations.get(key[0])
+        base_runs = runs.get((base, *key[1:])) if base else None
+        if base_runs:
+            d = welch_interval(_psnrs(runs[key]), _psnrs(base_runs))
+            rows.append([key[0], base, _set(key), f"{len(runs[key])} / {len(base_runs)}", delta_cell(d)])
+    return rows
+
+
+def seed_section(records: list[Record], index: dict | None = None) -> list[str]:
+    """Markdown lines of the section (empty when no recipe has a replica); ``index``: the parsed
+    spec files (:func:`qsrbench.leaderboard.spec_index`), whose names settle ablation bases."""
+    runs = seed_runs(records)
+    if not runs:
+        return []
+    lines = ["## Training runs over seeds", "",
+             "A spec named `<base>-seed<k>` is its base trained again with seed k, nothing else changed; the "
+             "base and its replicas are the runs of one recipe. Per set: each run's PSNR, their mean and "
+             f"standard deviation, and the {LEVEL:.0%} Student-t interval of the mean over runs. It says how much "
+             "another training run could move a score, which the image bootstrap of the other sections does not.",
+             "", table(_spread_rows(runs), ["Recipe", "Set", "Runs", "Seeds", "PSNR per run", "Mean",
+                                            "SD (dB)", f"{LEVEL:.0%} CI of the mean"]), ""]
+    replicas = replica_bases(records)
+    ablations = ablation_bases([r for r in records if r.spec not in replicas], {name for name, _ in index or {}})
+    rows = _ablation_rows(runs, ablations)
+    if rows:
+        lines += [f"Ablations with runs on both sides: Δ = mean over the ablation's runs − mean over the base's, "
+                  f"Welch's {LEVEL:.0%} interval over runs (≈: it holds 0).", "",
+                  table(rows, ["Ablation", "Base", "Set", "Runs (ablation / base)", f"Δ dB [{LEVEL:.0%} CI]"]), ""]
+    return lines
