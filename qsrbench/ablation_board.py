@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from .leaderboard import delta_cell, table
+from .sr_board import protocol_key
 from .stats import LEVEL
 from .store import Record
 from .train_board import paired_psnr
@@ -34,19 +35,24 @@ def family(r: Record) -> tuple:
     return (r.leaderboard, r.tier, r.method, r.model, r.bits.get("weight"), r.bits.get("activation"))
 
 
-def replica_bases(records: list[Record]) -> dict[str, str]:
+def replica_bases(records: list[Record], index: dict | None = None) -> dict[str, str]:
     """``{replica spec: base spec}`` among the specs of ``records``: named ``<base>-seed<k>``, of
-    the base's family, every record at seed ``k``, and no base record at that seed."""
+    the base's family, protocol and checkpoint, every record at seed ``k``, no base record at that
+    seed, and (where ``index``, the parsed spec files, knows both) the same method parameters."""
     fam, seeds = {}, {}
     for r in records:
-        fam.setdefault(r.spec, family(r))
+        fam.setdefault(r.spec, (*family(r), protocol_key(r.protocol), r.checkpoint_sha256))
         seeds.setdefault(r.spec, set()).add(r.seed)
+    versions = {r.spec: r.spec_version for r in records}
     out = {}
     for name in fam:
         m = _REPLICA.match(name)
         base = m["base"] if m else None
-        if (base in fam and fam[base] == fam[name] and seeds[name] == {int(m["seed"])}
+        if not (base in fam and fam[base] == fam[name] and seeds[name] == {int(m["seed"])}
                 and not seeds[name] & seeds[base]):
+            continue
+        params = [((index or {}).get((s, versions[s])) or {}).get("params") for s in (base, name)]
+        if None in params or params[0] == params[1]:
             out[name] = base
     return out
 
@@ -103,7 +109,7 @@ def _params(index: dict | None, r: Record) -> dict | None:
 def ablation_section(records: list[Record], index: dict | None = None) -> list[str]:
     """Markdown lines of the section (empty when ``records`` hold no ablation; seed replicas are
     left out)."""
-    replicas = replica_bases(records)
+    replicas = replica_bases(records, index)
     records = [r for r in records if r.spec not in replicas]
     bases = ablation_bases(records, {name for name, _ in index or {}})
     by_key = {(r.spec, r.dataset, r.scale, r.variant): r for r in records}

@@ -10,7 +10,7 @@ its bootstrap interval over the rows (:func:`qsrbench.stats.rank_correlation`): 
 Accuracy: a row may name the spec whose record scores that backend on the real checkpoint
 (``"scored_by"``; the timing itself runs random weights). Its Set5 PSNR at the row's scale is read
 from the current records of the store: "—" where the row names none (the backend is not scored),
-"no record" where the spec has not been run.
+"no record" where the spec has not been run, "several records" where it has more than one there.
 """
 
 from __future__ import annotations
@@ -51,8 +51,10 @@ def _psnr_cell(row: dict, psnr: dict[tuple[str, int], float]) -> str:
     spec = row.get("scored_by")
     if spec is None:
         return "—"
-    value = psnr.get((spec, row["scale"]))
-    return "no record" if value is None else f"{value:.2f}"
+    if (spec, row["scale"]) not in psnr:
+        return "no record"
+    value = psnr[(spec, row["scale"])]
+    return "several records" if value is None else f"{value:.2f}"
 
 
 def _rows(rows: list[dict], psnr: dict[tuple[str, int], float] | None = None) -> list[list[str]]:
@@ -70,13 +72,17 @@ def _rows(rows: list[dict], psnr: dict[tuple[str, int], float] | None = None) ->
     return out
 
 
-def _scores(rows: list[dict], records) -> dict[tuple[str, int], float] | None:
-    """``{(spec, scale): Set5 PSNR}`` of the current records, or None when no row names a spec (a
-    table recorded before rows carried ``scored_by``: no accuracy column)."""
+def _scores(rows: list[dict], records) -> dict[tuple[str, int], float | None] | None:
+    """``{(spec, scale): Set5 PSNR}`` of the current records (None where the spec has several
+    records there: variants or seeds, none of which the row names), or None when no row names a
+    spec (a table recorded before rows carried ``scored_by``: no accuracy column)."""
     if not any("scored_by" in r for r in rows):
         return None
-    return {(r.spec, r.scale): r.metrics["psnr"] for r in records or ()
-            if r.dataset == SCORED_ON and "psnr" in r.metrics}
+    found: dict[tuple[str, int], list[float]] = {}
+    for r in records or ():
+        if r.dataset == SCORED_ON and "psnr" in r.metrics:
+            found.setdefault((r.spec, r.scale), []).append(r.metrics["psnr"])
+    return {k: v[0] if len(v) == 1 else None for k, v in found.items()}  # several variants or seeds: no one PSNR
 
 
 def _scored_line(rows: list[dict]) -> str:

@@ -2,8 +2,9 @@
 turns single training runs into intervals over runs.
 
 A *seed replica* is a spec named ``<base>-seed<k>`` that sets the spec field ``seed = k`` and is
-otherwise its base's copy: the same leaderboard, tier, method, model and bits, a different seed
-(checked on the records: :func:`qsrbench.ablation_board.replica_bases`). The pairing is by name, as for ablations
+otherwise its base's copy: the same leaderboard, tier, method, model, bits, protocol, checkpoint
+and method parameters, a different seed (checked on the records and the parsed spec files:
+:func:`qsrbench.ablation_board.replica_bases`). The pairing is by name, as for ablations
 (:mod:`qsrbench.ablation_board`), because a spec field would enter the spec hash. A base and its
 replicas are the *runs* of one training recipe.
 
@@ -22,16 +23,18 @@ import numpy as np
 
 from .ablation_board import ablation_bases, replica_bases
 from .leaderboard import delta_cell, table
+from .sr_board import DATASET_ORDER
 from .stats import LEVEL, t_interval, welch_interval
 from .store import Record
 
 __all__ = ["seed_runs", "seed_section"]
 
 
-def seed_runs(records: list[Record]) -> dict[tuple, list[Record]]:
+def seed_runs(records: list[Record], index: dict | None = None) -> dict[tuple, list[Record]]:
     """``{(base spec, dataset, scale, variant): [records, one per run, by seed]}`` for every recipe
-    with at least one replica; only keys that two or more runs scored."""
-    bases = replica_bases(records)
+    with at least one replica; only keys that two or more runs scored. ``index``: the parsed
+    spec files (:func:`qsrbench.ablation_board.replica_bases`)."""
+    bases = replica_bases(records, index)
     recipes = set(bases.values())
     out: dict[tuple, list[Record]] = {}
     for r in records:
@@ -50,9 +53,15 @@ def _set(key: tuple) -> str:
     return f"{dataset} ×{scale}" + (f" ({variant})" if variant else "")
 
 
+def _order(key: tuple) -> tuple:
+    spec, dataset, scale, variant = key
+    rank = DATASET_ORDER.index(dataset) if dataset in DATASET_ORDER else len(DATASET_ORDER)
+    return (spec, scale or 0, rank, dataset, variant or "")
+
+
 def _spread_rows(runs: dict[tuple, list[Record]]) -> list[list[str]]:
     rows = []
-    for key in sorted(runs, key=lambda k: (k[0], k[2] or 0, k[1], k[3] or "")):
+    for key in sorted(runs, key=_order):
         values = _psnrs(runs[key])
         ci = t_interval(values)
         rows.append([key[0], _set(key), str(len(values)), ", ".join(str(r.seed) for r in runs[key]),
@@ -63,7 +72,7 @@ def _spread_rows(runs: dict[tuple, list[Record]]) -> list[list[str]]:
 
 def _ablation_rows(runs: dict[tuple, list[Record]], ablations: dict[str, str]) -> list[list[str]]:
     rows = []
-    for key in sorted(runs):
+    for key in sorted(runs, key=_order):
         base = ablations.get(key[0])
         base_runs = runs.get((base, *key[1:])) if base else None
         if base_runs:
@@ -75,7 +84,7 @@ def _ablation_rows(runs: dict[tuple, list[Record]], ablations: dict[str, str]) -
 def seed_section(records: list[Record], index: dict | None = None) -> list[str]:
     """Markdown lines of the section (empty when no recipe has a replica); ``index``: the parsed
     spec files (:func:`qsrbench.leaderboard.spec_index`), whose names settle ablation bases."""
-    runs = seed_runs(records)
+    runs = seed_runs(records, index)
     if not runs:
         return []
     lines = ["## Training runs over seeds", "",
@@ -85,7 +94,7 @@ def seed_section(records: list[Record], index: dict | None = None) -> list[str]:
              "another training run could move a score, which the image bootstrap of the other sections does not.",
              "", table(_spread_rows(runs), ["Recipe", "Set", "Runs", "Seeds", "PSNR per run", "Mean",
                                             "SD (dB)", f"{LEVEL:.0%} CI of the mean"]), ""]
-    replicas = replica_bases(records)
+    replicas = replica_bases(records, index)
     ablations = ablation_bases([r for r in records if r.spec not in replicas], {name for name, _ in index or {}})
     rows = _ablation_rows(runs, ablations)
     if rows:

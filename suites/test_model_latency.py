@@ -53,7 +53,8 @@ CASES = [(m, ref) for m in ("imdn", "pan") for ref in GOALS]
 
 
 SPECS = Path(__file__).parent / "specs" / "int"  # a W8A8 ptq-int spec per shipped checkpoint (+ others)
-SCORING = {"fp32 eager": "fp", "bf16 eager": "bf16", "int8 torchao": "torchao"}  # backend -> spec folder scoring it
+# backend -> (spec folder, weight / activation bits) of the specs that score it on the real checkpoint
+SCORING = {"fp32 eager": ("fp", (32, 32)), "bf16 eager": ("bf16", (16, 16)), "int8 torchao": ("torchao", (8, 8))}
 BOARD_ROUNDS = 3
 
 
@@ -147,7 +148,7 @@ def test_int8_model_latency(benchmark, name, ref):
     assert diff <= pixel
 
 
-BF16_BITS = 16 * 16  # a bf16 multiply-accumulate counted at 16 x 16 bits (the counter's convention, MACs x bits x bits)
+BF16_MAC_BITS = 16 * 16  # a bf16 multiply-accumulate counted at 16 x 16 bits (the counter's convention, MACs x bits x bits)
 TORCHAO = "int8 torchao"  # reference.ptq_torchao's PT2E flow, compiled
 
 
@@ -165,7 +166,7 @@ def _board_backends(name: str, scale: int, fp, ints, costs: tuple[int, int, int]
     _, spec, _ = _ptq(name, scale)
     calib = [torch.rand(LR, generator=torch.Generator().manual_seed(1)) * models.get(name).input_range]
     out = {"fp32 eager": (fp, bitops_fp), "fp32 compiled": (torch.compile(fp), bitops_fp),
-           "bf16 eager": (Autocast(fp), macs * BF16_BITS), SUBJECT: (ints, bitops_w8)}
+           "bf16 eager": (Autocast(fp), macs * BF16_MAC_BITS), SUBJECT: (ints, bitops_w8)}
     try:
         out[TORCHAO] = (torchao_int8(fp, calib, PTQTorchao().fp_layers(spec, scale))[0], bitops_w8)
     except Exception as exc:  # an architecture torch.export or the quantizer cannot take: its row is left out, with why
@@ -180,11 +181,12 @@ def _scored_by(name: str, scale: int) -> dict[str, str | None]:
     ``SCORING``); None where no spec scores it (fp32 compiled)."""
     _, ptq, _ = _ptq(name, scale)
     out = {backend: None for backend in ("fp32 compiled", *SCORING)} | {SUBJECT: ptq.name}
-    for backend, folder in SCORING.items():
+    for backend, (folder, bits) in SCORING.items():
         for path in sorted((SPECS.parent / folder).glob("*.toml")):
             s = load_spec(path)
             if (s.tier == "small" and s.model is not None and s.model.name == name and scale in s.scales
-                    and s.model.weights == ptq.model.weights and "Set5" in s.datasets):
+                    and s.model.weights == ptq.model.weights and "Set5" in s.datasets
+                    and (s.bits.weight, s.bits.activation) == bits):
                 out[backend] = s.name
                 break
     return out
@@ -195,7 +197,8 @@ def test_every_timed_checkpoint_names_its_scoring_specs():
     checkpoint, fp32 eager, bf16 eager and the harness's int8 are scored by a spec of that very
     checkpoint and scale that runs the backend's construction (method fp, fp-bf16, ptq-int at
     W8A8), and torchao's int8 wherever a ptq-torchao spec exists (IMDN and PAN x4)."""
-    methods_of = {"fp32 eager": "fp", "bf16 eager": "fp-bf16", SUBJECT: "ptq-int", TORCHAO: "ptq-torchao"}
+    methods_of = {"fp32 eager": ("fp", 32), "bf16 eager": ("fp-bf16", 16), SUBJECT: ("ptq-int", 8),
+                  TORCHAO: ("ptq-torchao", 8)}
     specs = {s.name: s for folder in ("fp", "bf16", "int", "torchao")
              for s in map(load_spec, sorted((SPECS.parent / folder).glob("*.toml")))}
     torchao = []
@@ -206,8 +209,8 @@ def test_every_timed_checkpoint_names_its_scoring_specs():
             if spec is None:
                 assert backend in ("fp32 compiled", TORCHAO), (name, backend)
                 continue
-            s = specs[spec]
-            assert (s.method.name, s.model.name, s.model.weights) == (methods_of[backend], name, specs[named[SUBJECT]].model.weights)
+            s, (method, bits) = specs[spec], methods_of[backend]
+            assert (s.method.name, s.model.name, s.bits.weight, s.bits.activation) == (method, name, bits, bits)
             assert scale in s.scales and "Set5" in s.datasets
         torchao += [(name, scale)] if named[TORCHAO] else []
     assert torchao == [("imdn", 4), ("pan", 4)]

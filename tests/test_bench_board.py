@@ -148,18 +148,21 @@ def test_latency_table_with_a_compiled_reference_by_hand(tmp_path):
 
 def test_latency_rows_read_their_set5_psnr_from_the_named_records(tmp_path):
     """A row's PSNR is the Set5 record of the spec it names at its scale: fp32 eager names fp-a
-    (records at x2 = 30.0 and x4 = 28.5: the x4 one is read), int8 names int-a (no record), fp32
-    compiled names none. Other sets and other specs' records are not read."""
+    (records at x2 = 30.0 and x4 = 28.5: the x4 one is read), int8 names int-a (no record), int8 tao
+    names tao-a (two records at x4: no single PSNR), fp32 compiled names none. Other sets and other
+    specs' records are not read."""
     from types import SimpleNamespace as R
 
     rows = [{"model": "a", "scale": 4, "backend": b, "macs": 10, "bitops": bits, "seconds": [s, s], "scored_by": by}
             for b, bits, s, by in (("fp32 eager", 1000, 0.3, "fp-a"), ("fp32 compiled", 1000, 0.2, None),
-                                   ("int8", 100, 0.1, "int-a"))]
+                                   ("int8", 100, 0.1, "int-a"), ("int8 tao", 100, 0.05, "tao-a"))]
     _latency_file(tmp_path, rows)
     records = [R(spec="fp-a", scale=2, dataset="Set5", metrics={"psnr": 30.0}),
                R(spec="fp-a", scale=4, dataset="Set5", metrics={"psnr": 28.5}),
                R(spec="fp-a", scale=4, dataset="Set14", metrics={"psnr": 26.0}),
-               R(spec="int-b", scale=4, dataset="Set5", metrics={"psnr": 27.0})]
+               R(spec="int-b", scale=4, dataset="Set5", metrics={"psnr": 27.0}),
+               R(spec="tao-a", scale=4, dataset="Set5", metrics={"psnr": 27.1}),
+               R(spec="tao-a", scale=4, dataset="Set5", metrics={"psnr": 27.2})]  # two variants
     page = "\n".join(latency_sections(load_benchmarks(tmp_path), "latency", records))
     cells = {}
     for line in page.splitlines():
@@ -167,9 +170,10 @@ def test_latency_rows_read_their_set5_psnr_from_the_named_records(tmp_path):
         if parts and parts[0] == "a":
             cells[parts[2]] = parts[-1]
     assert "| Set5 PSNR (dB) " in page
-    assert cells == {"fp32 eager": "28.50", "fp32 compiled": "—", "int8": "no record"}
+    assert cells == {"fp32 eager": "28.50", "fp32 compiled": "—", "int8": "no record", "int8 tao": "several records"}
     assert "Not scored on any model: fp32 compiled." in page
-    del rows[0]["scored_by"], rows[1]["scored_by"], rows[2]["scored_by"]  # an older table: no column
+    for row in rows:
+        del row["scored_by"]  # an older table: no column
     _latency_file(tmp_path, rows)
     assert "PSNR" not in "\n".join(latency_sections(load_benchmarks(tmp_path), "latency", records))
     rows[0]["scored_by"] = 3

@@ -62,8 +62,9 @@ def test_bits_other_than_16_are_refused_naming_the_field():
 
 
 def test_checkpoint_runs_under_autocast(request, data_root):
-    """The built model is the checkpoint behind the range adapter, under autocast: its output on a
-    small LR input equals Autocast applied to the FP method's network by hand."""
+    """How the method assembles its model (Autocast's arithmetic is the first test's): the
+    checkpoint under Autocast inside the range adapter, not the adapter under Autocast; its output
+    on a small LR input equals that assembly done by hand from the FP method's network."""
     from qsrbench.methods import RunContext
     from qsrbench.testing import missing_weights
 

@@ -41,6 +41,13 @@ def test_replicas_are_named_same_family_and_another_seed():
         _run("p-abl-seed2", 31.0, 2, bits=8),  # another family than p-abl
     ]
     assert replica_bases(records) == {"p-seed1": "p", "p-seed2": "p", "p-abl-seed1": "p-abl"}
+    other_protocol = _run("p-seed1", 30.2, 1).model_copy(update={"protocol": {"channel": "rgb"}})
+    assert "p-seed1" not in replica_bases([_run("p", 30.0, 0), other_protocol])
+    index = {("p", 1): {"params": {"name": "pams", "skt_weight": 1000.0}},
+             ("p-seed1", 1): {"params": {"name": "pams", "skt_weight": 0.0}}}  # changes more than the seed
+    assert replica_bases(records, index) == {"p-seed2": "p", "p-abl-seed1": "p-abl"}
+    index[("p-seed1", 1)]["params"]["skt_weight"] = 1000.0
+    assert replica_bases(records, index)["p-seed1"] == "p"
 
 
 def test_spread_over_runs_against_scipy():
