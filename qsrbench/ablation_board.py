@@ -25,7 +25,7 @@ from .stats import LEVEL
 from .store import Record
 from .train_board import paired_psnr
 
-__all__ = ["ablation_bases", "ablation_section", "changed_params", "family", "replica_bases"]
+__all__ = ["ablation_bases", "ablation_pairs", "ablation_section", "changed_params", "family", "replica_bases"]
 
 _REPLICA = re.compile(r"^(?P<base>.+)-seed(?P<seed>\d+)$")
 
@@ -76,6 +76,13 @@ def ablation_bases(records: list[Record], names=()) -> dict[str, str]:
     return out
 
 
+def ablation_pairs(records: list[Record], index: dict | None = None) -> dict[str, str]:
+    """:func:`ablation_bases` of the specs that are not seed replicas, with every parsed spec
+    file's name (``index``) as a possible base: the pairs the page's sections compare."""
+    replicas = replica_bases(records, index)
+    return ablation_bases([r for r in records if r.spec not in replicas], {name for name, _ in index or {}})
+
+
 def _flat(d: dict, prefix: str = "") -> dict[str, object]:
     out = {}
     for k, v in d.items():
@@ -109,9 +116,7 @@ def _params(index: dict | None, r: Record) -> dict | None:
 def ablation_section(records: list[Record], index: dict | None = None) -> list[str]:
     """Markdown lines of the section (empty when ``records`` hold no ablation; seed replicas are
     left out)."""
-    replicas = replica_bases(records, index)
-    records = [r for r in records if r.spec not in replicas]
-    bases = ablation_bases(records, {name for name, _ in index or {}})
+    bases = ablation_pairs(records, index)
     by_key = {(r.spec, r.dataset, r.scale, r.variant): r for r in records}
     rows = []
     for r in sorted(records, key=lambda r: (bases.get(r.spec, ""), r.spec, r.scale or 0, r.dataset, r.variant or "")):

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ablation_board import ablation_bases, replica_bases
+from .ablation_board import ablation_pairs, replica_bases
 from .leaderboard import delta_cell, table
-from .sr_board import DATASET_ORDER
+from .sr_board import dataset_rank
 from .stats import LEVEL, t_interval, welch_interval
 from .store import Record
 
@@ -55,8 +55,7 @@ def _set(key: tuple) -> str:
 
 def _order(key: tuple) -> tuple:
     spec, dataset, scale, variant = key
-    rank = DATASET_ORDER.index(dataset) if dataset in DATASET_ORDER else len(DATASET_ORDER)
-    return (spec, scale or 0, rank, dataset, variant or "")
+    return (spec, scale or 0, *dataset_rank(dataset), variant or "")
 
 
 def _spread_rows(runs: dict[tuple, list[Record]]) -> list[list[str]]:
@@ -94,9 +93,7 @@ def seed_section(records: list[Record], index: dict | None = None) -> list[str]:
              "another training run could move a score, which the image bootstrap of the other sections does not.",
              "", table(_spread_rows(runs), ["Recipe", "Set", "Runs", "Seeds", "PSNR per run", "Mean",
                                             "SD (dB)", f"{LEVEL:.0%} CI of the mean"]), ""]
-    replicas = replica_bases(records, index)
-    ablations = ablation_bases([r for r in records if r.spec not in replicas], {name for name, _ in index or {}})
-    rows = _ablation_rows(runs, ablations)
+    rows = _ablation_rows(runs, ablation_pairs(records, index))
     if rows:
         lines += [f"Ablations with runs on both sides: Δ = mean over the ablation's runs − mean over the base's, "
                   f"Welch's {LEVEL:.0%} interval over runs (≈: it holds 0).", "",

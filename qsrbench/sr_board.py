@@ -20,7 +20,7 @@ from .leaderboard import bits_label, delta_cell, environments, history, human, q
 from .stats import LEVEL, RESAMPLES, SEED, Interval, paired_bootstrap, paired_values
 from .store import Record
 
-__all__ = ["sr_board", "fp_reference", "delta_fp", "protocol_label", "protocol_key", "DATASET_ORDER"]
+__all__ = ["sr_board", "fp_reference", "delta_fp", "protocol_label", "protocol_key", "DATASET_ORDER", "dataset_rank"]
 
 DATASET_ORDER = ["skimage-demo", "Set5", "Set14", "B100", "Urban100", "Manga109"]
 TITLES = {"sr": "Super-resolution", "demo": "Embedded demo (scikit-image images)",
@@ -30,7 +30,7 @@ TITLES = {"sr": "Super-resolution", "demo": "Embedded demo (scikit-image images)
           "qat_smoke": "Quantization-aware training, smoke tier (CI: a few iterations; not a result)"}
 
 
-def _dataset_rank(name: str) -> tuple[int, str]:
+def dataset_rank(name: str) -> tuple[int, str]:
     return (DATASET_ORDER.index(name) if name in DATASET_ORDER else len(DATASET_ORDER), name)
 
 
@@ -91,7 +91,7 @@ def _results_tables(records: list[Record], fp: dict[tuple, Record]) -> list[str]
     with_delta = any(quantized(r) for r in records)
     by_set: dict[tuple, list[Record]] = defaultdict(list)
     for r in records:
-        by_set[(_dataset_rank(r.dataset), r.scale or 0)].append(r)
+        by_set[(dataset_rank(r.dataset), r.scale or 0)].append(r)
     lines = []
     for (rank, scale), rows in sorted(by_set.items()):
         out = []
@@ -146,7 +146,7 @@ def _source_note(claim: dict) -> str:
 
 def _claims_sections(records: list[Record], index: dict | None) -> list[str]:
     checks: list[ClaimCheck] = []
-    for r in sorted(records, key=lambda r: (r.spec, _dataset_rank(r.dataset), r.scale or 0, r.variant or "")):
+    for r in sorted(records, key=lambda r: (r.spec, dataset_rank(r.dataset), r.scale or 0, r.variant or "")):
         info = (index or {}).get((r.spec, r.spec_version))
         now = info["claims"].get((r.dataset, r.scale), []) if info else None
         checks += check_claims(r, now)
