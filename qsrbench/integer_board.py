@@ -52,6 +52,16 @@ def _steps(v) -> str:
     return "—" if v is None else f"{v:.2f}"
 
 
+def _layers(info: dict) -> str:
+    """``integer / quantized``, and how many integer layers hand the next one codes, if recorded."""
+    out = f"{info['layers_integer']} / {info['layers_integer'] + len(info['layers_fake'])}"
+    joins = info.get("code_joins")
+    if joins is None:
+        return out
+    joined = [j for j in joins if not j.startswith("not chained")]
+    return f"{out} ({len(joined)} emit the next layer's codes)" if joined else f"{out} (none joined on codes)"
+
+
 def _row(r: Record) -> list[str]:
     info, d = r.extra["integer_execution"], r.extra["integer_execution"]["delta_db"]
     fake = info["layers_fake"]
@@ -60,8 +70,7 @@ def _row(r: Record) -> list[str]:
             f"{r.dataset} ×{r.scale}", f"{r.metrics['psnr']:.4f}", f"{info['fake_psnr']:.4f}",
             f"{d['estimate']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]", f"{info['max_output_steps']:.2f} ({info['fraction_over_one_step']:.2%} > 1)",
             _steps(info["fake_float32_vs_float64_steps"]), _steps(info["integer_vs_float64_steps"]),
-            f"{info['layers_integer']} / {info['layers_integer'] + len(fake)}",
-            _left_fake(fake), psnr_verdict(info), pixel_verdict(info)]
+            _layers(info), _left_fake(fake), psnr_verdict(info), pixel_verdict(info)]
 
 
 def integer_section(records: list[Record]) -> list[str]:
@@ -82,7 +91,10 @@ def integer_section(records: list[Record]) -> list[str]:
             "The same calibrated model scored twice in one job: its quantized convolutions on integer "
             f"kernels and as the fake-quant simulation. Backend *{HARNESS}*: the harness's "
             "(int8 x int8 -> int32, one float32 rounding per output; the FP layers and everything "
-            "between the convolutions as the model has it); *torchao PT2E + inductor*: torchao's "
+            "between the convolutions as the model has it); *harness kernels, joined on codes*: the "
+            "same, but where a convolution's output feeds only the next one (directly or through a "
+            "ReLU / LeakyReLU / PReLU) its fused epilogue writes the next layer's uint8 codes from the "
+            "int32 accumulator (float64, `qsrbench.kernels.code_chain`), no float tensor between them; *torchao PT2E + inductor*: torchao's "
             "X86InductorQuantizer (its own observers) compiled by torch.compile to oneDNN int8 "
             "convolutions, against the same quantized graph run eagerly (quantize / dequantize ops "
             "around float convolutions; no float64 floors: that graph runs in float32 only). "

@@ -1,0 +1,175 @@
+"""Integer layers joined on their codes: the fused requantization epilogue on the CPU (issue 16, item 1).
+
+After :func:`~qsrbench.kernels.integer_model.integerize`, every integer layer hands the next one a
+float32 tensor (``acc · s_x · s_w[c] + bias``) and the next one quantizes it again. Where the only
+consumer of a layer's output is another integer layer's input, directly or through one elementwise
+activation (ReLU, LeakyReLU, PReLU), :func:`chain_codes` joins the two the way an integer-only
+engine does (Jacob et al., "Quantization and Training of Neural Networks for Efficient
+Integer-Arithmetic-Only Inference", CVPR 2018, sections 2.2-2.4): the producer's epilogue turns its
+int32 accumulator straight into the consumer's input codes,
+
+    q_next = clamp(round(act(acc · s_x · s_w[c] + bias[c]) / s_next) + z_next, qmin, qmax)   (uint8)
+
+and the consumer convolves those codes as they come; the activation node leaves the graph. No
+float tensor passes between the two layers. The epilogue runs in float64 in the order of
+:func:`qsrbench.kernels.reference.requantize` (``(acc · s_x) · s_w``, then bias, activation,
+division by ``s_next``, round half to even, clamp), so its codes equal the reference's bit for bit
+(tested); the Triton kernels' epilogue follows the same order. A fixed-point multiplier and shift
+(gemmlowp) would replace the float64 scale on hardware without a double unit; the codes differ from
+these only where a value lies within float64 rounding of a boundary.
+
+Against the fake-quant model the codes can differ by one where the fake model's float32 output
+rounds to the other side of a code boundary (it computes ``round(y32 · (1/s_next)_32)``); the whole
+model stays within one output step (tested on IMDN, CARN-M, PAN).
+
+What is chained is decided on a ``torch.fx`` trace with the integer layers as leaves; a model fx
+cannot trace is left as it is (:func:`chain_codes` says why). Layers stay unchained where an output
+feeds several consumers (a residual add, a concatenation, a channel split), where a module is called
+more than once, and around linear layers (their rows are not images).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from ..quant.uniform import to_int
+from .integer_model import IntegerConv2d, IntegerLinear
+
+__all__ = ["ChainedConv", "Epilogue", "chain_codes"]
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """The consumer's codes: scale ``s_out`` and zero point ``z_out`` of its input quantizer, the
+    code range, and the activation between the layers (``act`` None, ``"relu"``,
+    ``"leaky_relu"`` or ``"prelu"``; ``slope`` a float or a per-channel float64 tensor)."""
+
+    s_out: float
+    z_out: int
+    qmin: int
+    qmax: int
+    act: str | None = None
+    slope: float | torch.Tensor = 0.0
+
+
+class ChainedConv(nn.Module):
+    """An integer conv that takes codes (``takes_codes``) and/or emits the next layer's codes
+    (``epilogue``); otherwise it computes what its :class:`IntegerConv2d` computes."""
+
+    def __init__(self, layer: IntegerConv2d, takes_codes: bool = False, epilogue: Epilogue | None = None):
+        super().__init__()
+        self.layer, self.takes_codes, self.epilogue = layer, takes_codes, epilogue
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layer = self.layer
+        if not self.takes_codes:
+            return layer(x) if self.epilogue is None else self._emit(layer.accumulate(_codes(layer, x)))
+        acc = layer.accumulate(x)
+        if self.epilogue is not None:
+            return self._emit(acc)
+        y = acc.to(torch.float32) * (layer.input_scale * layer.weight_scale).to(torch.float32).reshape(1, -1, 1, 1)
+        return y if layer.bias is None else y + layer.bias.reshape(1, -1, 1, 1)
+
+    def _emit(self, acc: torch.Tensor) -> torch.Tensor:
+        """uint8 codes of the consumer from the int32 accumulator (float64, the reference's order)."""
+        e, layer = self.epilogue, self.layer
+        y = acc.to(torch.float64) * layer.input_scale * layer.weight_scale.reshape(1, -1, 1, 1)
+        if layer.bias is not None:
+            y = y + layer.bias.to(torch.float64).reshape(1, -1, 1, 1)
+        if e.act == "relu":
+            y = y.clamp_min(0.0)
+        elif e.act is not None:
+            slope = e.slope.reshape(1, -1, 1, 1) if isinstance(e.slope, torch.Tensor) else e.slope
+            y = torch.where(y >= 0, y, y * slope)
+        return torch.clamp(torch.round(y / e.s_out) + e.z_out, e.qmin, e.qmax).to(torch.uint8)
+
+
+def _codes(layer: IntegerConv2d, x: torch.Tensor) -> torch.Tensor:
+    return to_int(x, layer.input_qparams).to(torch.uint8)
+
+
+class _LeafTracer(fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, (IntegerConv2d, ChainedConv)) or super().is_leaf_module(m, qualname)
+
+
+def _activation(node: fx.Node, modules: dict[str, nn.Module]) -> tuple[str, float | torch.Tensor] | None:
+    """``(act, slope)`` of an elementwise activation node of one tensor argument, else None."""
+    if node.op == "call_module":
+        m = modules[node.target]
+        if isinstance(m, nn.ReLU):
+            return "relu", 0.0
+        if isinstance(m, nn.LeakyReLU):
+            return "leaky_relu", float(m.negative_slope)
+        if isinstance(m, nn.PReLU):
+            return "prelu", m.weight.detach().to(torch.float64).reshape(-1)
+    if node.op == "call_function" and node.target in (torch.relu, F.relu, torch.relu_):
+        return "relu", 0.0
+    if node.op == "call_method" and node.target in ("relu", "relu_"):
+        return "relu", 0.0
+    if node.op == "call_function" and node.target is F.leaky_relu:
+        slope = node.args[1] if len(node.args) > 1 else node.kwargs.get("negative_slope", 0.01)
+        return ("leaky_relu", float(slope)) if isinstance(slope, (int, float)) else None
+    return None
+
+
+def _is_conv(node: fx.Node, modules: dict[str, nn.Module], calls: dict[str, int]) -> bool:
+    m = modules.get(node.target) if node.op == "call_module" else None
+    return isinstance(m, IntegerConv2d) and not isinstance(m, IntegerLinear) and calls[node.target] == 1
+
+
+def _links(gm: fx.GraphModule) -> list[tuple[fx.Node, fx.Node | None, fx.Node]]:
+    """``(producer, activation node or None, consumer)`` for every joinable pair of integer convs."""
+    modules = dict(gm.named_modules())
+    calls: dict[str, int] = {}
+    for n in gm.graph.nodes:
+        if n.op == "call_module":
+            calls[n.target] = calls.get(n.target, 0) + 1
+    links = []
+    for p in gm.graph.nodes:
+        if not _is_conv(p, modules, calls) or len(p.users) != 1:
+            continue
+        (u,) = p.users
+        act = None
+        if _activation(u, modules) and len(u.users) == 1 and [a for a in u.all_input_nodes] == [p]:
+            act, (u,) = u, u.users
+        if _is_conv(u, modules, calls) and u.all_input_nodes == [act or p] and len(u.args) == 1:
+            links.append((p, act, u))
+    return links
+
+
+def chain_codes(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """``model`` (integerized) with every joinable pair of integer convs joined on codes, and the
+    joins as ``"producer -> consumer"`` (``"producer -[act]-> consumer"``) in graph order; ``model``
+    itself and an empty list with the reason where fx cannot trace it."""
+    try:
+        gm = fx.GraphModule(model, _LeafTracer().trace(model), type(model).__name__)
+    except Exception as exc:  # noqa: BLE001 - fx raises many kinds of errors
+        return model, [f"not chained: {type(model).__name__} is not torch.fx-traceable ({exc})"]
+    modules = dict(gm.named_modules())
+    links = _links(gm)
+    emit: dict[str, Epilogue] = {}
+    takes: set[str] = set()
+    joins = []
+    for p, act, c in links:
+        consumer = modules[c.target]
+        qp = consumer.input_qparams
+        kind, slope = _activation(act, modules) if act is not None else (None, 0.0)
+        emit[p.target] = Epilogue(float(qp.scale), int(qp.zero_point), int(qp.qmin), int(qp.qmax), kind, slope)
+        takes.add(c.target)
+        joins.append(f"{p.target} -[{kind}]-> {c.target}" if kind else f"{p.target} -> {c.target}")
+        if act is not None:
+            act.replace_all_uses_with(p)
+            gm.graph.erase_node(act)
+    for name in sorted(set(emit) | takes):
+        parent, _, child = name.rpartition(".")
+        owner = gm.get_submodule(parent) if parent else gm
+        setattr(owner, child, ChainedConv(modules[name], name in takes, emit.get(name)))
+    gm.graph.lint()
+    gm.recompile()
+    return gm, joins
+
