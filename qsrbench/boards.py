@@ -18,7 +18,7 @@ from .nas_board import is_nas_group, method_page, nas_board
 from .pareto import dominance_section, pareto_links, pareto_plots, pareto_section
 from .plots import PLOTTED_GROUPS, plot_links, render_psnr_vs_bitops
 from .search_board import search_sections
-from .seed_board import seed_section
+from .seed_board import seed_goal_rows, seed_section
 from .strategy_board import strategy_sections
 from .strategy_cls_board import is_strategy_cls_group, strategy_cls_board
 from .sr_board import fp_reference, sr_board
@@ -54,7 +54,8 @@ def build_leaderboards(records: list[Record], specs_index: dict | None = None,
             front = pareto_section(records) + dominance_section(records) if g in with_front else []
             out[f"{g}.md"] = sr_board(g, rs, records, specs_index, fp, (plots or {}).get(g),
                                       search_sections(rs) + strategy_sections(rs) + front
-                                      + training_section(rs, ptq, fp) + ablation_section(rs, specs_index)
+                                      + training_section(rs, ptq, fp, seed_goal_rows(rs, ptq, fp, specs_index))
+                                      + ablation_section(rs, specs_index)
                                       + seed_section(rs, specs_index)
                                       + integer_section(rs))
     for board in sorted({b["info"]["board"] for b in benchmarks or []}):

@@ -15,6 +15,10 @@ ablation both have two or more runs: Δ = mean(ablation runs) − mean(base runs
 interval over runs (:func:`qsrbench.stats.welch_interval`). The paired bootstrap over images of
 the other sections measures how much another set of images could move one run's score; these
 intervals measure how much another training run could move it. Neither contains the other.
+
+:func:`seed_goal_rows` judges the QAT goals (:data:`qsrbench.train_board.GOALS`) on the mean over
+a recipe's runs of each run's Δ to the goal's reference, with the t interval over runs; the
+training section prints them under its per-run goal rows.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from __future__ import annotations
 import numpy as np
 
 from .ablation_board import ablation_pairs, replica_bases
-from .leaderboard import delta_cell, table
+from .leaderboard import delta_cell, table, trained
 from .sr_board import dataset_rank
 from .stats import LEVEL, t_interval, welch_interval
 from .store import Record
+from .train_board import goal_delta, goal_of
 
-__all__ = ["seed_runs", "seed_section"]
+__all__ = ["seed_goal_rows", "seed_runs", "seed_section"]
 
 
 def seed_runs(records: list[Record], index: dict | None = None) -> dict[tuple, list[Record]]:
@@ -42,6 +47,30 @@ def seed_runs(records: list[Record], index: dict | None = None) -> dict[tuple, l
         if base is not None and "psnr" in r.metrics:
             out.setdefault((base, r.dataset, r.scale, r.variant), []).append(r)
     return {k: sorted(rs, key=lambda r: r.seed) for k, rs in out.items() if len(rs) >= 2}
+
+
+def seed_goal_rows(records: list[Record], ptq: dict[tuple, Record], fp: dict[tuple, Record],
+                   index: dict | None = None) -> list[list[str]]:
+    """The goals judged over training runs: per recipe with seed replicas
+    (:func:`qsrbench.seed_board.seed_runs`) and goal set, the mean over runs of each run's Δ to the
+    goal's reference, its Student-t interval over runs, and the status of that mean."""
+    rows = []
+    for (base, dataset, scale, variant), runs in sorted(seed_runs(records, index).items(), key=lambda kv: _order(kv[0])):
+        goal = goal_of(runs) if all(trained(r) for r in runs) else None
+        if goal is None or dataset not in goal[2]:
+            continue
+        ref_name, threshold, _ = goal
+        deltas = [goal_delta(r, ref_name, ptq, fp) for r in runs]
+        if None in deltas:
+            continue
+        values = [d.estimate for d in deltas]
+        ci = t_interval(values)
+        label = f"{base}{f' ({variant})' if variant else ''}, mean of {len(runs)} runs (seeds " \
+                f"{', '.join(str(r.seed) for r in runs)})"
+        rows.append([label, f"{dataset} ×{scale}", f"Δ {ref_name} ≥ {threshold:+.2f} dB",
+                     f"{ci.estimate:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}] over runs",
+                     "met" if ci.estimate >= threshold else "missed"])
+    return rows
 
 
 def _psnrs(runs: list[Record]) -> list[float]:

@@ -11,7 +11,8 @@ Goals (:data:`GOALS`, the QAT goals this benchmark sets for its small tier, issu
 trained model is within 0.05 dB of its FP checkpoint on Set5 (Δ FP >= -0.05 dB); at 4 bits it is
 at least 0.5 dB above the best post-training quantization of the same checkpoint and bits on Set5
 and on Urban100. A goal is judged on the point estimate, printed with its paired bootstrap
-interval; a set with no trained record, or no reference record, is "not measured".
+interval; a set with no trained record, or no reference record, is "not measured". A recipe with
+seed replicas is also judged on the mean of its runs' Δ, with the Student-t interval over runs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .sr_board import delta_fp, protocol_key
 from .stats import LEVEL, paired_bootstrap, paired_values
 from .store import Record
 
-__all__ = ["GOALS", "paired_psnr", "ptq_reference", "training_section"]
+__all__ = ["GOALS", "goal_delta", "goal_of", "paired_psnr", "ptq_reference", "training_section"]
 
 # bits (weight = activation) -> (reference, threshold in dB, sets): Δ vs reference >= threshold
 GOALS: dict[int, tuple[str, float, tuple[str, ...]]] = {
@@ -62,7 +63,7 @@ def _delta(r: Record, ref: Record | None) -> str:
     return "—" if d is None else delta_cell(d) + f" ({ref.method} {ref.variant or ref.spec})"
 
 
-def _goal_of(records: list[Record]) -> tuple[str, float, tuple[str, ...]] | None:
+def goal_of(records: list[Record]) -> tuple[str, float, tuple[str, ...]] | None:
     """The goal of a spec's records: one bit-width, equal for weights and activations."""
     bits = {(r.bits.get("weight"), r.bits.get("activation")) for r in records}
     (w, a), = bits if len(bits) == 1 else ((None, None),)
@@ -75,14 +76,14 @@ def goal_rows(records: list[Record], ptq: dict[tuple, Record], fp: dict[tuple, R
     rows = []
     for spec, variant in sorted({(r.spec, r.variant or "") for r in records if trained(r)}):
         mine = [r for r in records if r.spec == spec and (r.variant or "") == variant and trained(r)]
-        goal = _goal_of(mine)
+        goal = goal_of(mine)
         if goal is None:
             continue
         ref_name, threshold, sets = goal
         label = f"{spec} ({variant})" if variant else spec
         for name in sets:
             r = next((x for x in mine if x.dataset == name), None)
-            d = None if r is None else delta_fp(r, fp) if ref_name == "FP" else paired_psnr(r, ptq.get(_key(r)))
+            d = None if r is None else goal_delta(r, ref_name, ptq, fp)
             status = ("not measured (no record on this set)" if r is None else
                       f"not measured (no {ref_name} record)" if d is None else
                       "met" if d.estimate >= threshold else "missed")
@@ -92,13 +93,18 @@ def goal_rows(records: list[Record], ptq: dict[tuple, Record], fp: dict[tuple, R
     return rows
 
 
+def goal_delta(r: Record, ref_name: str, ptq: dict[tuple, Record], fp: dict[tuple, Record]):
+    return delta_fp(r, fp) if ref_name == "FP" else paired_psnr(r, ptq.get(_key(r)))
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
 
 
 def training_section(records: list[Record], ptq: dict[tuple, Record],
-                     fp: dict[tuple, Record] | None = None) -> list[str]:
-    """Markdown lines of the section (empty when no record of ``records`` was trained)."""
+                     fp: dict[tuple, Record] | None = None, seed_goals: list[list[str]] = ()) -> list[str]:
+    """Markdown lines of the section (empty when no record of ``records`` was trained);
+    ``seed_goals``: the goal rows over training runs (:func:`qsrbench.seed_board.seed_goal_rows`)."""
     rows = []
     for r in sorted(filter(trained, records), key=lambda r: (r.scale or 0, r.dataset, r.spec)):
         t, size = r.extra["train"], r.extra.get("size") or {}
@@ -120,16 +126,21 @@ def training_section(records: list[Record], ptq: dict[tuple, Record],
             "protocol (named in brackets), paired over images. Train time and it/s cover the "
             "optimizer steps (sampling, forward, backward, update), not validation; size counts "
             "quantized weights at their bits and every other parameter at 32 bits.", "",
-            table(rows, headers), ""] + _goals_section(goal_rows(records, ptq, fp or {}))
+            table(rows, headers), ""] + _goals_section(goal_rows(records, ptq, fp or {}), list(seed_goals))
 
 
-def _goals_section(rows: list[list[str]]) -> list[str]:
+def _goals_section(rows: list[list[str]], seed_rows: list[list[str]]) -> list[str]:
     if not rows:
         return []
+    over_runs = [] if not seed_rows else [
+        "Over training runs: where a recipe was trained with several seeds (`<spec>-seed<k>`, each run also "
+        "judged alone above), the mean over its runs of each run's Δ, with the Student-t interval over runs, "
+        "judged on that mean.", "",
+        table(seed_rows, ["Recipe", "Set", "Goal", f"Mean Δ [{LEVEL:.0%} CI]", "Status"]), ""]
     return ["### Goals", "",
             "The small tier's QAT goals (issue 14; `qsrbench.train_board.GOALS`), judged for every "
             "trained spec and variant: at 8 bits within 0.05 dB of the "
             "FP checkpoint on Set5; at 4 bits at least 0.5 dB above the best post-training "
             "quantization of the same checkpoint and bits on Set5 and Urban100. Judged on the "
             "measured Δ; the interval (paired bootstrap over images) says how firmly.", "",
-            table(rows, ["Spec", "Set", "Goal", f"Measured Δ [{LEVEL:.0%} CI]", "Status"]), ""]
+            table(rows, ["Spec", "Set", "Goal", f"Measured Δ [{LEVEL:.0%} CI]", "Status"]), ""] + over_runs
