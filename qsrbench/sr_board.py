@@ -186,6 +186,31 @@ def _claims_sections(records: list[Record], index: dict | None) -> list[str]:
     return lines
 
 
+def _unrun_claims(group: str, records: list[Record], index: dict | None) -> list[str]:
+    """Published claims of this page's spec files that have no current record: the claim, its
+    source and "not run" with the spec's tier (e.g. the papers' protocol, documented as a ``full``
+    spec and not run on this machine)."""
+    recorded = {(r.spec, r.spec_version) for r in records}
+    rows, notes = [], {}
+    for (name, version), info in sorted((index or {}).items()):
+        if info.get("leaderboard") != group or (name, version) in recorded:
+            continue
+        for (dataset, scale), claims in sorted(info["claims"].items(), key=lambda kv: (dataset_rank(kv[0][0]), kv[0][1] or 0)):
+            for c in (c for c in claims if c.get("kind") == "published"):
+                note = notes.setdefault(_source_note(c), len(notes) + 1)
+                for metric, value in sorted(c["metrics"].items(), key=lambda kv: kv[0] != "psnr"):
+                    digits = 4 if metric == "ssim" else 3
+                    rows.append([f"{name} v{version}", dataset, f"×{scale}" if scale else "—", metric,
+                                 f"{value:.{digits}f}", f"not run ({info['tier']} tier)", f"[{note}]"])
+    if not rows:
+        return []
+    return ["## Published claims not run here", "",
+            "Claims of this page's specs that have no record yet: each spec states the paper's protocol, "
+            "and these are the numbers a run of it is to be held to (within the spec's tolerance).", "",
+            table(rows, ["Spec", "Set", "Scale", "Metric", "Claimed", "Measured", "Source"]), "",
+            "Sources:", ""] + [f"{n}. {text}" for text, n in notes.items()] + [""]
+
+
 def sr_board(group: str, records: list[Record], all_records: list[Record], index: dict | None,
              fp: dict[tuple, Record], plots: list[str] | None = None,
              training: list[str] | None = None) -> str:
@@ -204,6 +229,7 @@ def sr_board(group: str, records: list[Record], all_records: list[Record], index
     lines += _results_tables(records, fp)
     lines += training or []
     lines += _claims_sections(records, index)
+    lines += _unrun_claims(group, records, index)
     lines += history(all_records, {r.spec for r in records}, index)
     lines += environments(records)
     return "\n".join(lines)

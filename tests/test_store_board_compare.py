@@ -326,3 +326,26 @@ def test_mixed_precision_ptq_is_no_uniform_reference_and_plots_as_its_own_line()
     points = psnr_vs_bitops_points(records, "ptq")[4]
     assert points["net"] == [(32 * 32 * 1000, 32.0, "W32A32"), (16000, 25.5, "W4A4")]
     assert points["net mixed"] == [(32 * 32 * 1000, 32.0, "W32A32"), (20000, 28.0, "mean 5.2 b")]
+
+
+def test_published_claims_without_a_record_are_listed_as_not_run():
+    """A page lists the published claims of its spec files that have no current record, with the
+    spec's tier: by hand, q-full's Set14 PSNR / SSIM claim (not run), not p's (it has a record and
+    its claim is judged in the claims table), not a reference claim, not another page's spec."""
+    published = {"kind": "published", "dataset": "Set14", "scale": 4, "metrics": {"psnr": 28.585, "ssim": 0.7811},
+                 "source": "Li et al., PAMS, ECCV 2020", "table": "README table", "read_from": "the README"}
+    reference = {**published, "kind": "reference", "measured_by": "us", "how": "a run"}
+
+    def info(board, tier, *claims):
+        return {"claims": {("Set14", 4): list(claims)}, "method": "pams", "tier": tier, "leaderboard": board,
+                "history": {}, "roots": [], "params": {}}
+
+    index = {("q-full", 1): info("qat_sr", "full", published), ("p", 1): info("qat_sr", "small", published),
+             ("r-full", 1): info("qat_sr", "full", reference), ("s-full", 1): info("sr", "full", published)}
+    page = build_leaderboards([_trained("p", "pams", 8, 28.0)], index)["qat_sr.md"]
+    section = page.split("## Published claims not run here")[1].split("\n## ")[0]
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in section.splitlines() if line.startswith("| q")]
+    assert rows == [["q-full v1", "Set14", "×4", "psnr", "28.585", "not run (full tier)", "[1]"],
+                    ["q-full v1", "Set14", "×4", "ssim", "0.7811", "not run (full tier)", "[1]"]]
+    assert "| p v1" not in section and "r-full" not in section and "s-full" not in section
+    assert "1. Li et al., PAMS, ECCV 2020; README table; read from the README" in section
