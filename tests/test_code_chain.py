@@ -17,18 +17,14 @@ from qsrbench.kernels import reference
 from qsrbench.kernels.code_chain import ChainedConv, Epilogue, chain_codes
 from qsrbench.kernels.integer_model import integerize
 from qsrbench.models import create_model
-from qsrbench.quant.config import QuantConfig, TensorQuant
-from qsrbench.quant.convert import quantize_model
-from qsrbench.quant.modules import calibrate, make_quantizer
 from qsrbench.quant.uniform import to_int
+
+from .test_integer_model import _ptq
 
 
 def _int_model(model, bits=8, shape=(2, 3, 24, 24), **cfg):
-    config = QuantConfig(weight=TensorQuant(bits=bits, granularity="per-channel"),
-                         activation=TensorQuant(bits=bits, symmetric=False), **cfg)
-    fake, _ = quantize_model(model, config, make_quantizer, input_shape=shape)
-    calibrate(fake, [torch.rand(shape, generator=torch.Generator().manual_seed(0))])
-    fake = fake.eval()
+    """(calibrated fake-quant model, its integerized copy): test_integer_model's PTQ recipe."""
+    fake = _ptq(model, bits, shape, **cfg)
     return fake, integerize(copy.deepcopy(fake))
 
 
