@@ -62,6 +62,10 @@ def _layers(info: dict) -> str:
     return f"{out} ({len(joined)} emit the next layer's codes)" if joined else f"{out} (none joined on codes)"
 
 
+def _kib(n) -> str:
+    return "—" if n is None else f"{n / 1024:.1f}"
+
+
 def _row(r: Record) -> list[str]:
     info, d = r.extra["integer_execution"], r.extra["integer_execution"]["delta_db"]
     fake = info["layers_fake"]
@@ -70,7 +74,7 @@ def _row(r: Record) -> list[str]:
             f"{r.dataset} ×{r.scale}", f"{r.metrics['psnr']:.4f}", f"{info['fake_psnr']:.4f}",
             f"{d['estimate']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]", f"{info['max_output_steps']:.2f} ({info['fraction_over_one_step']:.2%} > 1)",
             _steps(info["fake_float32_vs_float64_steps"]), _steps(info["integer_vs_float64_steps"]),
-            _layers(info), _left_fake(fake), psnr_verdict(info), pixel_verdict(info)]
+            _layers(info), _kib(info.get("weight_bytes")), _left_fake(fake), psnr_verdict(info), pixel_verdict(info)]
 
 
 def integer_section(records: list[Record]) -> list[str]:
@@ -81,7 +85,8 @@ def integer_section(records: list[Record]) -> list[str]:
     rows.sort(key=lambda r: (r.model or "", r.scale or 0, r.dataset, r.spec))
     goal = float(rows[0].extra["integer_execution"]["goal_db"])
     headers = ["Model", "Spec", "Backend", "W/A bits", "Set", "PSNR integer", "PSNR fake quant",
-               f"Δ dB [{LEVEL:.0%} CI]", "max |Δ| steps (share > 1)", "fake f32 vs f64", "integer vs f64", "Layers on integers", "Left fake-quant",
+               f"Δ dB [{LEVEL:.0%} CI]", "max |Δ| steps (share > 1)", "fake f32 vs f64", "integer vs f64", "Layers on integers",
+               "Integer weights (KiB)", "Left fake-quant",
                f"|Δ| ≤ {goal:g} dB", "≤ 1 step per pixel"]
     infos = [r.extra["integer_execution"] for r in rows]
     psnr_met = sum(psnr_verdict(i) == "met" for i in infos)
@@ -92,12 +97,15 @@ def integer_section(records: list[Record]) -> list[str]:
             f"kernels and as the fake-quant simulation. Backend *{HARNESS}*: the harness's "
             "(int8 x int8 -> int32, one float32 rounding per output; the FP layers and everything "
             "between the convolutions as the model has it); *harness kernels, joined on codes*: the "
-            "same, but where a convolution's output feeds only the next one (directly or through a "
-            "ReLU / LeakyReLU / PReLU) its fused epilogue writes the next layer's uint8 codes from the "
+            "same, but where a convolution's output feeds only the next one (directly, through a "
+            "ReLU / LeakyReLU / PReLU or a pixel shuffle, or as a part of a concatenation only the "
+            "next one reads) its fused epilogue writes the next layer's uint8 codes from the "
             "int32 accumulator (float64, `qsrbench.kernels.code_chain`), no float tensor between them; *torchao PT2E + inductor*: torchao's "
             "X86InductorQuantizer (its own observers) compiled by torch.compile to oneDNN int8 "
             "convolutions, against the same quantized graph run eagerly (quantize / dequantize ops "
             "around float convolutions; no float64 floors: that graph runs in float32 only). "
+            "Integer weights: the bytes the integer layers hold their weight codes in (int8; two per "
+            "byte at 4 bits or fewer; — for records made before it was counted). "
             "Δ: integer minus fake, paired over images; max |Δ|: the largest output "
             "difference over every pixel of every image, in 8-bit steps, with the share of outputs "
             "more than one step away; fake f32 vs f64: the same maximum between the fake-quant model "

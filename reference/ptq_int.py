@@ -16,7 +16,8 @@ PSNR difference (integer - fake) with its bootstrap interval, the largest output
 8-bit output steps (the harness's [0, 255] output range, one step = 1) over every pixel of every
 image and the fraction of outputs more than a step away, the same largest difference between the
 fake-quant model in float32 and in float64 (the simulation's own rounding floor) and between the
-integer model and the float64 simulation, and the layers on integers. Issue 16's goal: within one
+integer model and the float64 simulation, the layers on integers, and ``weight_bytes``: the bytes
+the integer layers hold their weight codes in (int8; two per byte at 4 bits or fewer). Issue 16's goal: within one
 output step per pixel and within 0.01 dB PSNR on Set5.
 
 A difference can only come from float32 rounding order: each integer layer equals its fake-quant
@@ -40,7 +41,7 @@ import torch
 from pydantic import Field
 
 from qsrbench.evaluate import evaluate_sr, prepare_pair
-from qsrbench.kernels.integer_model import integer_layers, integerize
+from qsrbench.kernels.integer_model import integer_layers, integerize, weight_bytes
 from qsrbench.methods import count_params
 from qsrbench.registry import register_method
 from qsrbench.simnoise import Float64Eval
@@ -94,6 +95,7 @@ class PTQInt(PTQ):
                          "n": delta.n, "level": delta.level},
             **_output_steps(model, fake, data, job.scale, spec.protocol, ctx.device),
             "layers_integer": sum(why is None for why in plan.values()),
+            "weight_bytes": weight_bytes(model),
             "layers_fake": {n: why for n, why in sorted(plan.items()) if why},
             "fake_forward_s": ref.forward_s,
             "goal_db": GOAL_DB,

@@ -35,6 +35,7 @@ import pytest
 import torch
 
 from qsrbench.bitops import layer_costs, total_bitops
+from qsrbench.kernels.code_chain import chain_codes
 from qsrbench.kernels.integer_model import IntegerConv2d, integerize
 from qsrbench.models import create_model
 from qsrbench.quant.convert import quantize_model
@@ -54,7 +55,10 @@ CASES = [(m, ref) for m in ("imdn", "pan") for ref in GOALS]
 
 SPECS = Path(__file__).parent / "specs" / "int"  # a W8A8 ptq-int spec per shipped checkpoint (+ others)
 # backend -> (spec folder, weight / activation bits) of the specs that score it on the real checkpoint
-SCORING = {"fp32 eager": ("fp", (32, 32)), "bf16 eager": ("bf16", (16, 16)), "int8 torchao": ("torchao", (8, 8))}
+CHAINED = "int8 (harness, joined on codes)"  # reference.ptq_int_chain's construction
+INT4 = "int4 (harness)"  # W4A4: weights packed two per byte, computed on the same int8 kernel
+SCORING = {"fp32 eager": ("fp", (32, 32)), "bf16 eager": ("bf16", (16, 16)), "int8 torchao": ("torchao", (8, 8)),
+           CHAINED: ("int-chain", (8, 8)), INT4: ("int", (4, 4))}
 BOARD_ROUNDS = 3
 
 
@@ -81,9 +85,11 @@ def _ptq(name: str, scale: int):
     raise LookupError(f"no W8A8 spec in {SPECS} for {name} x{scale}")
 
 
-def _models(name: str, scale: int = 4):
-    """(fp32 model, integer model, fake-quant model) of ``name`` x``scale``, random weights."""
+def _models(name: str, scale: int = 4, bits: int = 8):
+    """(fp32 model, integer model, fake-quant model) of ``name`` x``scale``, random weights, quantized
+    as the shipped W8A8 spec's method does at ``bits`` / ``bits``."""
     method, spec, variant = _ptq(name, scale)
+    spec = _at_bits(spec, bits)
     torch.manual_seed(0)
     fp = create_model(name, scale).eval()
     fake, _ = quantize_model(copy.deepcopy(fp), method._config(spec, variant), make_quantizer)
@@ -92,13 +98,19 @@ def _models(name: str, scale: int = 4):
     return fp, integerize(copy.deepcopy(fake)), fake
 
 
-def _bitops(name: str, scale: int) -> tuple[int, int, int]:
-    """(MACs, fp32 BitOps, W8A8 BitOps) of one LR input of shape ``LR``: qsrbench.bitops for fp32,
-    the PTQ method's own cost function for W8A8 (its quantized layers at 8/8, keep_fp at 32/32)."""
+def _at_bits(spec, bits: int):
+    """``spec`` with weights and activations at ``bits``."""
+    return spec.model_copy(update={"bits": spec.bits.model_copy(update={"weight": bits, "activation": bits})})
+
+
+def _bitops(name: str, scale: int) -> tuple[int, int, int, int]:
+    """(MACs, fp32 BitOps, W8A8 BitOps, W4A4 BitOps) of one LR input of shape ``LR``: qsrbench.bitops
+    for fp32, the PTQ method's own cost function for W8A8 and W4A4 (its quantized layers at 8/8 or
+    4/4, keep_fp at 32/32)."""
     method, spec, variant = _ptq(name, scale)
     fp = layer_costs(create_model(name, scale), LR)
-    w8 = method.layer_costs(spec, scale, variant, LR[-2:])
-    return sum(c.macs for c in fp), total_bitops(fp), total_bitops(w8)
+    w8, w4 = (method.layer_costs(_at_bits(spec, b), scale, variant, LR[-2:]) for b in (8, 4))
+    return sum(c.macs for c in fp), total_bitops(fp), total_bitops(w8), total_bitops(w4)
 
 
 def _what(name: str, ref: str) -> str:
@@ -154,19 +166,21 @@ TORCHAO = "int8 torchao"  # reference.ptq_torchao's PT2E flow, compiled
 
 def _board_backends(name: str, scale: int, fp, ints, costs: tuple[int, int, int]) -> dict[str, tuple]:
     """``{backend: (forward, BitOps)}`` of one shipped model for the latency page: fp32 eager and
-    compiled, bf16 autocast eager, W8A8 on the harness's integer kernels and W8A8 by torchao's PT2E
-    flow compiled (quantized as ``reference.ptq_torchao`` does; the same first / last layers FP;
+    compiled, bf16 autocast eager, W8A8 on the harness's integer kernels (as they are, and joined on
+    codes by :func:`~qsrbench.kernels.code_chain.chain_codes`), W4A4 on the same kernels (weights
+    packed two per byte) and W8A8 by torchao's PT2E flow compiled (quantized as ``reference.ptq_torchao`` does; the same first / last layers FP;
     calibrated on one random image: latency does not depend on the ranges). Compilation and the
     torchao build happen here, outside the timing. ``costs``: :func:`_bitops` of the model. The
     bf16 backend is :class:`reference.fp_bf16.Autocast`, the construction the fp-bf16 specs score."""
     from reference.fp_bf16 import Autocast
     from reference.ptq_torchao import PTQTorchao, torchao_int8
 
-    macs, bitops_fp, bitops_w8 = costs
+    macs, bitops_fp, bitops_w8, bitops_w4 = costs
     _, spec, _ = _ptq(name, scale)
     calib = [torch.rand(LR, generator=torch.Generator().manual_seed(1)) * models.get(name).input_range]
     out = {"fp32 eager": (fp, bitops_fp), "fp32 compiled": (torch.compile(fp), bitops_fp),
-           "bf16 eager": (Autocast(fp), macs * BF16_MAC_BITS), SUBJECT: (ints, bitops_w8)}
+           "bf16 eager": (Autocast(fp), macs * BF16_MAC_BITS), SUBJECT: (ints, bitops_w8),
+           CHAINED: (chain_codes(copy.deepcopy(ints))[0], bitops_w8), INT4: (_models(name, scale, 4)[1], bitops_w4)}
     try:
         out[TORCHAO] = (torchao_int8(fp, calib, PTQTorchao().fp_layers(spec, scale))[0], bitops_w8)
     except Exception as exc:  # an architecture torch.export or the quantizer cannot take: its row is left out, with why
@@ -196,24 +210,29 @@ def test_every_timed_checkpoint_names_its_scoring_specs():
     """The latency page reads each row's Set5 PSNR from the spec the row names: for every shipped
     checkpoint, fp32 eager, bf16 eager and the harness's int8 are scored by a spec of that very
     checkpoint and scale that runs the backend's construction (method fp, fp-bf16, ptq-int at
-    W8A8), and torchao's int8 wherever a ptq-torchao spec exists (IMDN and PAN x4)."""
+    W8A8); torchao's int8 wherever a ptq-torchao spec exists (IMDN and PAN x4), the joined int8
+    wherever a ptq-int-chain spec exists at the timed scale (IMDN, PAN, RFDN x4; A2N, LatticeNet x2), the harness's
+    int4 where a W4A4 ptq-int spec does (IMDN x4)."""
     methods_of = {"fp32 eager": ("fp", 32), "bf16 eager": ("fp-bf16", 16), SUBJECT: ("ptq-int", 8),
-                  TORCHAO: ("ptq-torchao", 8)}
-    specs = {s.name: s for folder in ("fp", "bf16", "int", "torchao")
+                  TORCHAO: ("ptq-torchao", 8), CHAINED: ("ptq-int-chain", 8), INT4: ("ptq-int", 4)}
+    specs = {s.name: s for folder in ("fp", "bf16", "int", "torchao", "int-chain")
              for s in map(load_spec, sorted((SPECS.parent / folder).glob("*.toml")))}
-    torchao = []
+    optional = {TORCHAO: [], CHAINED: [], INT4: []}
     for name, scale in _shipped():
         named = _scored_by(name, scale)
         assert named["fp32 compiled"] is None
         for backend, spec in named.items():
             if spec is None:
-                assert backend in ("fp32 compiled", TORCHAO), (name, backend)
+                assert backend == "fp32 compiled" or backend in optional, (name, backend)
                 continue
             s, (method, bits) = specs[spec], methods_of[backend]
             assert (s.method.name, s.model.name, s.bits.weight, s.bits.activation) == (method, name, bits, bits)
             assert scale in s.scales and "Set5" in s.datasets
-        torchao += [(name, scale)] if named[TORCHAO] else []
-    assert torchao == [("imdn", 4), ("pan", 4)]
+        for backend, found in optional.items():
+            found += [(name, scale)] if named[backend] else []
+    assert optional == {TORCHAO: [("imdn", 4), ("pan", 4)],
+                        CHAINED: [("a2n", 2), ("imdn", 4), ("latticenet", 2), ("pan", 4), ("rfdn", 4)],
+                        INT4: [("imdn", 4)]}
 
 
 def test_latency_against_bitops(benchmark, request):
@@ -257,7 +276,10 @@ def test_latency_against_bitops(benchmark, request):
             f"One forward of a 1x3x180x320 LR input (a 320x180 image) through every shipped architecture at "
             f"its shipped scale on each backend: fp32 eager (NCHW, oneDNN); fp32 compiled (torch.compile, "
             f"inductor's default mode); bf16 eager (CPU autocast to bfloat16); `{SUBJECT}` (W8A8 PTQ on the "
-            f"harness's integer kernels, first and last layers FP); `{TORCHAO}` (W8A8 by torchao's PT2E flow "
+            f"harness's integer kernels, first and last layers FP); `{CHAINED}` (the same, with every integer conv "
+            f"whose output only the next one reads writing that one's uint8 codes from its int32 accumulator: "
+            f"qsrbench.kernels.code_chain); `{INT4}` (W4A4 PTQ on the same kernels, weights packed two per byte "
+            f"and unpacked per forward); `{TORCHAO}` (W8A8 by torchao's PT2E flow "
             f"with the X86InductorQuantizer, compiled by inductor to oneDNN int8, the same layers FP). One timed "
             f"forward after a warm-up per model and backend in each of {BOARD_ROUNDS} rounds over all models; "
             "compilation and quantization before the rounds; random weights. BitOps: qsrbench.bitops of the same "

@@ -151,9 +151,76 @@ def test_whole_model_chained_within_one_output_step_of_fake_quant(name):
     fake, ints = _int_model(create_model(name, 4))
     chained, joins = chain_codes(copy.deepcopy(ints))
     assert joins and not joins[0].startswith("not chained")
-    assert sum(isinstance(m, ChainedConv) and m.takes_codes for m in chained.modules()) == len(joins)
+    assert sum(isinstance(m, ChainedConv) and m.epilogue is not None for m in chained.modules()) == len(joins)
     x = torch.rand(1, 3, 20, 18, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         a, b = fake(x), chained(x)
     diff = (a - b).abs()  # outputs are images in [0, 1]: one 8-bit output step is 1/255
     assert float(diff.max()) <= 1 / 255, f"{name}: max |Δ| {float(diff.max()):.2e} with {len(joins)} joins"
+
+
+class _ShuffleCat(nn.Module):
+    """a -> pixel shuffle -> LeakyReLU -> b; b's output feeds c1 and c2; ReLU(c1) and c2 are
+    concatenated into e; e -> f; f -> pixel shuffle -> PReLU -> g; g's output z and h(z) are
+    concatenated into k."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(2, 4, 3, padding=1)
+        self.c1, self.c2 = nn.Conv2d(4, 3, 1), nn.Conv2d(4, 5, 3, padding=1)
+        self.e, self.f, self.g = nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1), nn.Conv2d(2, 3, 3, padding=1)
+        self.h, self.k = nn.Conv2d(3, 3, 1), nn.Conv2d(6, 3, 1)
+        self.shuffle, self.lrelu, self.relu = nn.PixelShuffle(2), nn.LeakyReLU(0.1), nn.ReLU()
+        self.prelu = nn.PReLU(2, init=0.2)
+
+    def forward(self, x):
+        y = self.b(self.lrelu(self.shuffle(self.a(x))))
+        e = self.e(torch.cat([self.relu(self.c1(y)), self.c2(y)], dim=1))
+        z = self.g(self.prelu(self.shuffle(self.f(e))))
+        return self.k(torch.cat([self.h(z), z], dim=1))
+
+
+def test_joins_through_pixel_shuffle_and_concatenation_by_hand():
+    """By hand: a's codes go through the shuffle (LeakyReLU, the same for every channel, moves into
+    a's epilogue): a joins b. b's output has two users: b emits nothing. Both parts of e's
+    concatenation are conv outputs used once: c1 and c2 join e. e joins f. A PReLU after f's shuffle
+    is per channel of the shuffled tensor, not of f's channels: f does not join g. k's
+    concatenation has a part (z) that is not a conv output used once: neither h nor g joins k."""
+    torch.manual_seed(8)
+    _, ints = _int_model(_ShuffleCat(), keep_fp=[])
+    chained, joins = chain_codes(copy.deepcopy(ints))
+    assert joins == ["a -[pixel_shuffle, leaky_relu]-> b", "c1 -[relu, cat]-> e", "c2 -[cat]-> e", "e -> f"]
+    x = torch.rand(1, 3, 7, 5)
+    with torch.no_grad():
+        assert chained(x).shape == ints(x).shape == (1, 3, 28, 20)
+
+
+def test_codes_through_pixel_shuffle_and_concatenation_equal_the_integer_reference():
+    """The codes b and e receive equal the integer reference's: the producers' exact accumulators
+    (reference.int_conv2d), requantized with the consumer's qparams (reference.requantize), then
+    shuffled (b) or concatenated (e), bit for bit."""
+    torch.manual_seed(9)
+    _, ints = _int_model(_ShuffleCat(), keep_fp=[])
+    chained, _ = chain_codes(copy.deepcopy(ints))
+    seen = {}
+    for name in ("b", "e"):
+        chained.get_submodule(name).register_forward_pre_hook(lambda m, args, name=name: seen.__setitem__(name, args[0]))
+    chained.get_submodule("b").register_forward_hook(lambda m, args, out: seen.__setitem__("y", out))
+    x = torch.rand(2, 3, 9, 7) * 1.2 - 0.1
+    with torch.no_grad():
+        chained(x)
+
+    def codes(name, q_in, consumer, act=None, slope=0.0):
+        layer = ints.get_submodule(name)
+        acc = reference.int_conv2d(q_in, layer.weight_codes.to(torch.int64), layer.input_zero,
+                                   padding=layer.padding)
+        qp = ints.get_submodule(consumer).input_qparams
+        return reference.requantize(acc, layer.input_scale, layer.weight_scale, float(qp.scale), int(qp.zero_point),
+                                    qp.qmin, qp.qmax, bias=layer.bias.double(), act=act, slope=slope)
+
+    want_b = torch.pixel_shuffle(codes("a", to_int(x, ints.a.input_qparams), "b", "leaky_relu", 0.1), 2)
+    assert seen["b"].dtype == torch.uint8 and torch.equal(seen["b"].to(torch.int64), want_b)
+    y = seen["y"]
+    want_e = torch.cat([codes("c1", to_int(y, ints.c1.input_qparams), "e", "relu"),
+                        codes("c2", to_int(y, ints.c2.input_qparams), "e")], dim=1)
+    assert seen["e"].dtype == torch.uint8 and torch.equal(seen["e"].to(torch.int64), want_e)

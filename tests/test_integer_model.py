@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from qsrbench.errors import QsrbenchError
-from qsrbench.kernels.integer_model import IntegerConv2d, IntegerLinear, integer_layers, integerize
+from qsrbench.kernels.integer_model import IntegerConv2d, IntegerLinear, integer_layers, integerize, weight_bytes
 from qsrbench.models import create_model
 from qsrbench.quant.config import QuantConfig, TensorQuant
 from qsrbench.quant.convert import QuantLayer, quantize_model
@@ -104,6 +104,37 @@ def test_linear_layer_equals_its_exact_integer_value():
     assert got.shape == (2, 5, 3)
     assert torch.allclose(got.double(), exact, rtol=1e-6, atol=1e-6 * float(exact.abs().max()))
     assert torch.allclose(got, fake, rtol=1e-5, atol=1e-5 * float(fake.abs().max()))
+
+
+@pytest.mark.parametrize("bits,packed", [(4, True), (3, True), (5, False), (8, False)])
+def test_weights_of_four_bits_or_fewer_are_stored_two_per_byte(bits, packed):
+    """Storage by hand: conv 3->8 3x3 has K = 27 taps per output channel; packed, a row is
+    ceil(27 / 2) = 14 bytes (8 x 14 = 112), int8 27 bytes (216); linear 10->3 at 4 bits 3 x 5 = 15,
+    else 30; a 1x1 conv 8->5, K = 8: 5 x 4 = 20, else 40. The codes read back equal the weight
+    fake-quant weights (codes x scale), and the layer's output equals the float64
+    convolution of the dequantized codes as at 8 bits."""
+    torch.manual_seed(7)
+    net = _ptq(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 5, 1)), bits=bits, keep_fp=[])
+    lin = _ptq(nn.Sequential(nn.Linear(10, 3)), bits=bits, shape=(4, 10), keep_fp=[])
+    ints, lints = integerize(copy.deepcopy(net)), integerize(copy.deepcopy(lin))
+    first = ints[0]
+    assert first.weight_store.dtype == (torch.uint8 if packed else torch.int8)
+    assert (weight_bytes(ints), weight_bytes(lints)) == ((112 + 20, 15) if packed else (216 + 40, 30))
+    for ql, layer in ((net[0], ints[0]), (net[2], ints[2]), (lin[0], lints[0])):
+        w = ql.layer.weight.detach()
+        with torch.no_grad():
+            real_w = ql.weight_q(w).double()  # codes x per-channel scale, rounded to float32
+        scale = layer.weight_scale.reshape(-1, *[1] * (w.dim() - 1))
+        got_w = layer.weight_codes.reshape(w.shape).double() * scale  # a code off would be a whole step off
+        assert torch.allclose(got_w, real_w, rtol=1e-6, atol=0)
+        assert int(layer.weight_codes.abs().max()) <= 2 ** (bits - 1) - 1
+    x = torch.rand(2, 3, 9, 7)
+    with torch.no_grad():
+        qp = net[0].input_q.qparams
+        exact = nn.functional.conv2d(from_int(to_int(x, qp), qp).double(), net[0].weight_q(net[0].layer.weight).double(),
+                                     net[0].layer.bias.double(), padding=1)
+    got = first(x)
+    assert torch.allclose(got.double(), exact, rtol=1e-6, atol=1e-6 * float(exact.abs().max()))
 
 
 @pytest.mark.parametrize("name,bits", [("imdn", 8), ("carn-m", 8), ("imdn", 4), ("a2n", 8)])

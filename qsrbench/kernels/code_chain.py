@@ -22,10 +22,19 @@ Against the fake-quant model the codes can differ by one where the fake model's 
 rounds to the other side of a code boundary (it computes ``round(y32 · (1/s_next)_32)``); the whole
 model stays within one output step (tested on IMDN, CARN-M, PAN).
 
+Two reorderings keep the codes exact beyond a plain pair. A **pixel shuffle** only moves values, so
+it moves codes: the producer emits codes per its own channels and the shuffle remaps them (an
+activation after a shuffle is moved into the producer's epilogue when it is the same for every
+channel: ReLU, LeakyReLU; a PReLU after a shuffle ends the chain). A **concatenation** whose only
+user is an integer conv is quantized by that conv's one per-tensor quantizer, so its codes are the
+concatenation of its parts' codes: every part that is a joinable producer's output emits the
+consumer's codes (scale and zero point) and the concatenation joins uint8 tensors.
+
 What is chained is decided on a ``torch.fx`` trace with the integer layers as leaves; a model fx
 cannot trace is left as it is (:func:`chain_codes` says why). Layers stay unchained where an output
-feeds several consumers (a residual add, a concatenation, a channel split), where a module is called
-more than once, and around linear layers (their rows are not images).
+feeds several consumers (a residual add, a channel split feeding two branches), where a
+concatenation has a part that is not an integer conv's output, where a module is called more than
+once, and around linear layers (their rows are not images).
 """
 
 from __future__ import annotations
@@ -36,7 +45,6 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ..quant.uniform import to_int
 from .integer_model import IntegerConv2d, IntegerLinear
 
 __all__ = ["ChainedConv", "Epilogue", "chain_codes"]
@@ -66,13 +74,8 @@ class ChainedConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         layer = self.layer
-        if not self.takes_codes:
-            return layer(x) if self.epilogue is None else self._emit(layer.accumulate(_codes(layer, x)))
-        acc = layer.accumulate(x)
-        if self.epilogue is not None:
-            return self._emit(acc)
-        y = acc.to(torch.float32) * (layer.input_scale * layer.weight_scale).to(torch.float32).reshape(1, -1, 1, 1)
-        return y if layer.bias is None else y + layer.bias.reshape(1, -1, 1, 1)
+        acc = layer.accumulate(x if self.takes_codes else layer.codes(x))
+        return layer.rescale(acc) if self.epilogue is None else self._emit(acc)
 
     def _emit(self, acc: torch.Tensor) -> torch.Tensor:
         """uint8 codes of the consumer from the int32 accumulator (float64, the reference's order)."""
@@ -86,10 +89,6 @@ class ChainedConv(nn.Module):
             slope = e.slope.reshape(1, -1, 1, 1) if isinstance(e.slope, torch.Tensor) else e.slope
             y = torch.where(y >= 0, y, y * slope)
         return torch.clamp(torch.round(y / e.s_out) + e.z_out, e.qmin, e.qmax).to(torch.uint8)
-
-
-def _codes(layer: IntegerConv2d, x: torch.Tensor) -> torch.Tensor:
-    return to_int(x, layer.input_qparams).to(torch.uint8)
 
 
 class _LeafTracer(fx.Tracer):
@@ -122,49 +121,86 @@ def _is_conv(node: fx.Node, modules: dict[str, nn.Module], calls: dict[str, int]
     return isinstance(m, IntegerConv2d) and not isinstance(m, IntegerLinear) and calls[node.target] == 1
 
 
-def _links(gm: fx.GraphModule) -> list[tuple[fx.Node, fx.Node | None, fx.Node]]:
-    """``(producer, activation node or None, consumer)`` for every joinable pair of integer convs."""
+def _is_shuffle(node: fx.Node, modules: dict[str, nn.Module]) -> bool:
+    if node.op == "call_module":
+        return isinstance(modules[node.target], nn.PixelShuffle)
+    return node.op == "call_function" and node.target in (F.pixel_shuffle, torch.pixel_shuffle)
+
+
+def _is_cat(node: fx.Node) -> bool:
+    return (node.op == "call_function" and node.target in (torch.cat, torch.concat) and len(node.args) >= 1
+            and isinstance(node.args[0], (list, tuple)) and all(isinstance(a, fx.Node) for a in node.args[0]))
+
+
+def _feed(node: fx.Node, modules, calls) -> tuple[fx.Node, fx.Node | None, list[str]] | None:
+    """``(producer, activation node or None, steps)`` where ``node`` is an integer conv's output,
+    reached through at most one elementwise activation and any pixel shuffles, every node on the
+    way used once (``steps``: what lies between, in data-flow order); None otherwise. A per-channel
+    activation (PReLU) after a shuffle does not commute with it and ends the walk."""
+    act, steps = None, []
+    while len(node.users) == 1:
+        if _is_conv(node, modules, calls):
+            return node, act, steps
+        if len(node.all_input_nodes) != 1:
+            return None
+        kind = _activation(node, modules)
+        if kind is not None and act is None:
+            act = node
+        elif not _is_shuffle(node, modules) or (act is not None and _activation(act, modules)[0] == "prelu"):
+            return None
+        steps.insert(0, kind[0] if kind is not None else "pixel_shuffle")
+        node = node.all_input_nodes[0]
+    return None
+
+
+def _links(gm: fx.GraphModule) -> list[tuple[list[tuple[fx.Node, fx.Node | None, list[str]]], fx.Node, bool]]:
+    """``(feeds, consumer, through_cat)`` for every integer conv whose input can come as codes: its
+    one input is a joinable feed (:func:`_feed`), or a concatenation, used only by it, of joinable
+    feeds (the consumer's per-tensor codes of a concatenation are the concatenation of its
+    parts' codes)."""
     modules = dict(gm.named_modules())
     calls: dict[str, int] = {}
     for n in gm.graph.nodes:
         if n.op == "call_module":
             calls[n.target] = calls.get(n.target, 0) + 1
     links = []
-    for p in gm.graph.nodes:
-        if not _is_conv(p, modules, calls) or len(p.users) != 1:
+    for c in gm.graph.nodes:
+        if not _is_conv(c, modules, calls) or len(c.args) != 1 or len(c.all_input_nodes) != 1:
             continue
-        (u,) = p.users
-        act = None
-        if _activation(u, modules) and len(u.users) == 1 and [a for a in u.all_input_nodes] == [p]:
-            act, (u,) = u, u.users
-        if _is_conv(u, modules, calls) and u.all_input_nodes == [act or p] and len(u.args) == 1:
-            links.append((p, act, u))
+        (n,) = c.all_input_nodes
+        if _is_cat(n) and len(n.users) == 1:
+            feeds = [_feed(part, modules, calls) for part in n.args[0]]
+            if all(feeds) and len({f[0] for f in feeds}) == len(feeds):
+                links.append((feeds, c, True))
+        elif (feed := _feed(n, modules, calls)) is not None:
+            links.append(([feed], c, False))
     return links
 
 
 def chain_codes(model: nn.Module) -> tuple[nn.Module, list[str]]:
     """``model`` (integerized) with every joinable pair of integer convs joined on codes, and the
-    joins as ``"producer -> consumer"`` (``"producer -[act]-> consumer"``) in graph order; ``model``
-    itself and an empty list with the reason where fx cannot trace it."""
+    joins as ``"producer -> consumer"`` or ``"producer -[steps]-> consumer"`` (steps in data-flow
+    order: the activation, ``pixel_shuffle``, ``cat``) in graph order; ``model`` itself and a
+    one-line reason where fx cannot trace it."""
     try:
         gm = fx.GraphModule(model, _LeafTracer().trace(model), type(model).__name__)
     except Exception as exc:  # noqa: BLE001 - fx raises many kinds of errors
         return model, [f"not chained: {type(model).__name__} is not torch.fx-traceable ({exc})"]
     modules = dict(gm.named_modules())
-    links = _links(gm)
     emit: dict[str, Epilogue] = {}
     takes: set[str] = set()
     joins = []
-    for p, act, c in links:
-        consumer = modules[c.target]
-        qp = consumer.input_qparams
-        kind, slope = _activation(act, modules) if act is not None else (None, 0.0)
-        emit[p.target] = Epilogue(float(qp.scale), int(qp.zero_point), int(qp.qmin), int(qp.qmax), kind, slope)
+    for feeds, c, through_cat in _links(gm):
+        qp = modules[c.target].input_qparams
+        for p, act, steps in feeds:
+            kind, slope = _activation(act, modules) if act is not None else (None, 0.0)
+            emit[p.target] = Epilogue(float(qp.scale), int(qp.zero_point), int(qp.qmin), int(qp.qmax), kind, slope)
+            steps = steps + ["cat"] if through_cat else steps
+            joins.append(f"{p.target} -[{', '.join(steps)}]-> {c.target}" if steps else f"{p.target} -> {c.target}")
+            if act is not None:
+                act.replace_all_uses_with(act.all_input_nodes[0])
+                gm.graph.erase_node(act)
         takes.add(c.target)
-        joins.append(f"{p.target} -[{kind}]-> {c.target}" if kind else f"{p.target} -> {c.target}")
-        if act is not None:
-            act.replace_all_uses_with(p)
-            gm.graph.erase_node(act)
     for name in sorted(set(emit) | takes):
         parent, _, child = name.rpartition(".")
         owner = gm.get_submodule(parent) if parent else gm

@@ -12,6 +12,14 @@ on :func:`~qsrbench.kernels.int8_conv.int8_conv2d` (int8 x int8 → int32), and 
 declared FP layers, activations, additions, attention products, pixel shuffle) stays as the
 model has it. Codes narrower than 8 bits run on the same int8 kernel (their values fit).
 
+Weights of at most 4 bits are stored **packed two per byte** (:func:`~qsrbench.kernels.packing.pack_int4`
+along each output channel's flattened taps, ``weight_store`` (cout, ceil(K/2)) uint8) and unpacked to
+int8 when a forward needs them (``weight_codes``); wider weights are stored as int8. torch has no
+CPU int4 x int8 matrix product, so a 4-bit layer computes on the int8 kernel and the packing halves
+what it holds, not what it costs (``weight_bytes`` counts the storage). A layer's forward is
+:meth:`IntegerConv2d.codes` (input → uint8 codes), :meth:`IntegerConv2d.accumulate` (int32) and
+:meth:`IntegerConv2d.rescale` (int32 → float32), the pieces :mod:`.code_chain` recombines.
+
 Versus the fake-quant model, the only difference is where float32 rounding happens: the fake
 model convolves dequantized values in float32 (rounding every partial sum), the integer layer
 sums exactly and rounds once when scaling. So outputs agree to float32 precision per layer, and
@@ -21,6 +29,8 @@ after later quantizers to within one quantization step where a value sat on a ro
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -29,8 +39,11 @@ from ..quant.convert import QuantLayer
 from ..quant.modules import UniformQuantizer
 from ..quant.uniform import QParams, qparams_from_range, to_int
 from .int8_conv import int8_conv2d, int8_conv_transpose2d
+from .packing import pack_int4, unpack_int4
 
-__all__ = ["IntegerConv2d", "IntegerConvTranspose2d", "IntegerLinear", "integerize", "integer_layers"]
+__all__ = ["IntegerConv2d", "IntegerConvTranspose2d", "IntegerLinear", "integerize", "integer_layers", "weight_bytes"]
+
+PACKED_BITS = 4  # weights of at most this many bits are stored two per byte
 
 
 def _weight_codes(q: UniformQuantizer, w: torch.Tensor, cout: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,23 +88,40 @@ class IntegerConv2d(nn.Module):
             self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
         cout = conv.out_channels if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) else conv.out_features
         codes, w_scale = _weight_codes(ql.weight_q, conv.weight, cout)
-        self.register_buffer("weight_codes", codes)
+        self.weight_bits = int(ql.weight_q.bits)
+        self.weight_shape = tuple(codes.shape)
+        store = pack_int4(codes.reshape(codes.shape[0], -1)) if self.weight_bits <= PACKED_BITS else codes
+        self.register_buffer("weight_store", store)
         self.register_buffer("weight_scale", w_scale)
         self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
         self.input_qparams: QParams = aq.qparams
         self.input_scale = float(aq.qparams.scale)
         self.input_zero = int(aq.qparams.zero_point)
 
+    @property
+    def weight_codes(self) -> torch.Tensor:
+        """The int8 weight codes in the layer's weight layout (unpacked from ``weight_store``)."""
+        if self.weight_bits > PACKED_BITS:
+            return self.weight_store.reshape(self.weight_shape)
+        return unpack_int4(self.weight_store, math.prod(self.weight_shape[1:])).reshape(self.weight_shape)
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """The input quantizer's uint8 codes of ``x`` (exactly the fake-quant model's)."""
+        return to_int(x, self.input_qparams).to(torch.uint8)
+
     def accumulate(self, q: torch.Tensor) -> torch.Tensor:
         """The int32 accumulator of the input codes ``q``."""
         return int8_conv2d(q, self.input_zero, self.weight_codes, self.stride, self.padding,
                            self.dilation, self.groups)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        acc = self.accumulate(to_int(x, self.input_qparams).to(torch.uint8))
+    def rescale(self, acc: torch.Tensor) -> torch.Tensor:
+        """float32 output ``acc · (s_x · s_w[c]) + bias[c]`` (one float32 rounding of the product)."""
         scale = (self.input_scale * self.weight_scale).to(torch.float32).reshape(1, -1, 1, 1)
         y = acc.to(torch.float32) * scale
         return y if self.bias is None else y + self.bias.reshape(1, -1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rescale(self.accumulate(self.codes(x)))
 
 
 class IntegerConvTranspose2d(IntegerConv2d):
@@ -113,7 +143,7 @@ class IntegerLinear(IntegerConv2d):
 
     def __init__(self, ql: QuantLayer):
         super().__init__(ql)
-        self.weight_codes = self.weight_codes.reshape(*self.weight_codes.shape, 1, 1)
+        self.weight_shape = (*self.weight_shape, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
@@ -124,6 +154,12 @@ class IntegerLinear(IntegerConv2d):
 def integer_layers(model: nn.Module) -> dict[str, str | None]:
     """``{QuantLayer name: None if it can run on integers, else why not}``."""
     return {n: _supported(m) for n, m in model.named_modules() if isinstance(m, QuantLayer)}
+
+
+def weight_bytes(model: nn.Module) -> int:
+    """Bytes the integer layers of ``model`` hold their weight codes in (packed or int8)."""
+    return sum(m.weight_store.numel() * m.weight_store.element_size()
+               for m in model.modules() if isinstance(m, IntegerConv2d))
 
 
 def integerize(model: nn.Module, strict: bool = False) -> nn.Module:
