@@ -105,7 +105,7 @@ def integer_section(records: list[Record]) -> list[str]:
             "convolutions, against the same quantized graph run eagerly (quantize / dequantize ops "
             "around float convolutions; no float64 floors: that graph runs in float32 only). "
             "Integer weights: the bytes the integer layers hold their weight codes in (int8; two per "
-            "byte at 4 bits or fewer; — for records made before it was counted). "
+            "byte at 4 bits or fewer; —: not counted, i.e. torchao's records and those made before it was). "
             "Δ: integer minus fake, paired over images; max |Δ|: the largest output "
             "difference over every pixel of every image, in 8-bit steps, with the share of outputs "
             "more than one step away; fake f32 vs f64: the same maximum between the fake-quant model "

@@ -88,7 +88,7 @@ class PTQInt(PTQ):
         names = sorted(mine)
         delta = paired_bootstrap([mine[n] for n in names], [theirs[n] for n in names])
         plan = integer_layers(fake)
-        result.params = count_params(fake)  # the integer layers hold their weights as int8 buffers
+        result.params = count_params(fake)  # the integer layers hold weight codes as buffers, not parameters
         result.extra["integer_execution"] = {
             "fake_psnr": ref.psnr,
             "delta_db": {"estimate": delta.estimate, "low": delta.low, "high": delta.high,

@@ -145,13 +145,14 @@ def test_untraceable_model_is_left_as_it_is_with_the_reason():
     assert model is ints and len(joins) == 1 and joins[0].startswith("not chained: _Branchy is not torch.fx-traceable")
 
 
-@pytest.mark.parametrize("name", ["imdn", "carn-m", "pan"])
+@pytest.mark.parametrize("name", ["imdn", "carn-m", "pan", "rfdn"])
 def test_whole_model_chained_within_one_output_step_of_fake_quant(name):
     torch.manual_seed(1)
     fake, ints = _int_model(create_model(name, 4))
     chained, joins = chain_codes(copy.deepcopy(ints))
     assert joins and not joins[0].startswith("not chained")
-    assert sum(isinstance(m, ChainedConv) and m.epilogue is not None for m in chained.modules()) == len(joins)
+    consumers = {j.rsplit("> ", 1)[1] for j in joins}
+    assert {n for n, m in chained.named_modules() if isinstance(m, ChainedConv) and m.takes_codes} == consumers
     x = torch.rand(1, 3, 20, 18, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         a, b = fake(x), chained(x)

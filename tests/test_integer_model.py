@@ -51,21 +51,24 @@ def test_one_layer_equals_its_exact_integer_value():
     assert layer.weight_codes.dtype == torch.int8 and int(layer.weight_codes.abs().max()) <= 127
 
 
+@pytest.mark.parametrize("bits", [8, 4])
 @pytest.mark.parametrize("granularity", ["per-channel", "per-tensor"])
-def test_transposed_conv_layer_equals_its_exact_integer_value(granularity):
+def test_transposed_conv_layer_equals_its_exact_integer_value(granularity, bits):
     """A ConvTranspose2d (stride 2, output padding, 2 groups: per-channel scales along the weight's
     axis 1, repeated per group) on integers against the float64 transposed conv of its dequantized
     codes, and against the fake-quant layer."""
     torch.manual_seed(4)
     net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(),
                         nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1, groups=2))
-    config = QuantConfig(weight=TensorQuant(bits=8, granularity=granularity),
-                         activation=TensorQuant(bits=8, symmetric=False), keep_fp=[])
+    config = QuantConfig(weight=TensorQuant(bits=bits, granularity=granularity),
+                         activation=TensorQuant(bits=bits, symmetric=False), keep_fp=[])
     net, _ = quantize_model(net, config, make_quantizer, input_shape=(2, 3, 8, 8))
     calibrate(net, [torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))])
     ql = net.eval()[2]
     layer = integerize(copy.deepcopy(net))[2]
     assert type(layer).__name__ == "IntegerConvTranspose2d"
+    # weight (cin 6, cout/groups 2, 3, 3): 6 rows of K = 18 taps, packed 9 bytes each at 4 bits
+    assert layer.weight_store.shape == ((6, 9) if bits == 4 else (6, 2, 3, 3))
     x = torch.relu(torch.randn(2, 6, 7, 5))
     got = layer(x)
     qp = ql.input_q.qparams

@@ -13,7 +13,8 @@ declared FP layers, activations, additions, attention products, pixel shuffle) s
 model has it. Codes narrower than 8 bits run on the same int8 kernel (their values fit).
 
 Weights of at most 4 bits are stored **packed two per byte** (:func:`~qsrbench.kernels.packing.pack_int4`
-along each output channel's flattened taps, ``weight_store`` (cout, ceil(K/2)) uint8) and unpacked to
+along each row of the weight's flattened taps, ``weight_store`` (rows, ceil(K/2)) uint8, rows = the weight
+layout's first dimension: cout, or cin for a transposed conv) and unpacked to
 int8 when a forward needs them (``weight_codes``); wider weights are stored as int8. torch has no
 CPU int4 x int8 matrix product, so a 4-bit layer computes on the int8 kernel and the packing halves
 what it holds, not what it costs (``weight_bytes`` counts the storage). A layer's forward is
