@@ -2,14 +2,14 @@
 (:mod:`reference.ptq_int`) after :func:`qsrbench.kernels.code_chain.chain_codes`.
 
 Where one integer convolution's output feeds only the next one's input (directly, through a
-ReLU / LeakyReLU / PReLU, through a pixel shuffle, or as a part of a concatenation only the next
-one reads), the producer's fused requantization epilogue writes the consumer's
+ReLU / LeakyReLU / PReLU, through a pixel shuffle, summed with a residual, or as a part of a
+concatenation only the next one reads), the producer's fused requantization epilogue writes the consumer's
 uint8 codes from its int32 accumulator (``clamp(round(act(acc · s_x · s_w + b) / s_next) + z_next)``,
 float64 in the order of :func:`qsrbench.kernels.reference.requantize`) and no float tensor passes
 between the two; everywhere else the model is the ``ptq-int`` one. The job scores the chained model
 beside the same fake-quant simulation as ``ptq-int`` and records, in ``extra.integer_execution``,
 besides ``ptq-int``'s fields, ``code_joins``: every join, ``"producer -> consumer"`` or ``"producer -[steps]-> consumer"`` (the
-activation, ``pixel_shuffle``, ``cat`` in data-flow order), and
+activation, ``pixel_shuffle``, ``add``, ``cat`` in data-flow order), and
 ``backend``: :data:`BACKEND` (the latency page's integer section names it).
 
 What this measures against ``ptq-int``: how far computing the next layer's codes from the exact

@@ -225,3 +225,55 @@ def test_codes_through_pixel_shuffle_and_concatenation_equal_the_integer_referen
     want_e = torch.cat([codes("c1", to_int(y, ints.c1.input_qparams), "e", "relu"),
                         codes("c2", to_int(y, ints.c2.input_qparams), "e")], dim=1)
     assert seen["e"].dtype == torch.uint8 and torch.equal(seen["e"].to(torch.int64), want_e)
+
+
+class _Residual(nn.Module):
+    """a -> ReLU -> + r -> b; c -> + r -> d; e -> + z -> LeakyReLU -> f; h(w) + h2(w) -> g; r = s(x)
+    is read by both sums (and by nothing else that joins)."""
+
+    def __init__(self):
+        super().__init__()
+        self.s, self.a, self.b = nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+        self.c, self.d, self.e, self.f = (nn.Conv2d(4, 4, 3, padding=1) for _ in range(4))
+        self.h, self.h2, self.g = nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 3, 1)
+        self.relu, self.lrelu = nn.ReLU(), nn.LeakyReLU(0.1)
+
+    def forward(self, x):
+        r = self.s(x)
+        y = self.b(self.relu(self.a(x)) + r)
+        z = self.d(self.c(y) + r)
+        w = self.f(self.lrelu(self.e(z) + z))
+        return self.g(self.h(w) + self.h2(w))
+
+
+def test_residual_adds_join_by_hand():
+    """By hand: a's sum with r is read only by b: a joins b through its ReLU and the add; c joins d
+    the same way without an activation (b joins c plainly); e's sum goes through a LeakyReLU before f (an activation
+    after the add, not the epilogue's order): no join; of h(w) + h2(w), the first operand joins g
+    and h2's output is its residual; s feeds two sums: no join."""
+    torch.manual_seed(10)
+    _, ints = _int_model(_Residual(), keep_fp=[])
+    chained, joins = chain_codes(copy.deepcopy(ints))
+    assert joins == ["a -[relu, add]-> b", "b -> c", "c -[add]-> d", "h -[add]-> g"]
+    x = torch.rand(1, 3, 7, 5)
+    with torch.no_grad():
+        assert chained(x).shape == ints(x).shape == (1, 3, 7, 5)
+
+
+def test_codes_with_a_residual_equal_the_integer_reference():
+    """The codes b receives equal reference.requantize of a's exact accumulator with ReLU and the
+    residual r (s's float output, as the chained model computed it) added after it, bit for bit."""
+    torch.manual_seed(11)
+    _, ints = _int_model(_Residual(), keep_fp=[])
+    chained, _ = chain_codes(copy.deepcopy(ints))
+    seen = {}
+    chained.get_submodule("b").register_forward_pre_hook(lambda m, args: seen.__setitem__("b", args[0]))
+    chained.get_submodule("s").register_forward_hook(lambda m, args, out: seen.__setitem__("r", out))
+    x = torch.rand(2, 3, 9, 7) * 1.2 - 0.1
+    with torch.no_grad():
+        chained(x)
+    a, qp = ints.a, ints.b.input_qparams
+    acc = reference.int_conv2d(to_int(x, a.input_qparams), a.weight_codes.to(torch.int64), a.input_zero, padding=1)
+    want = reference.requantize(acc, a.input_scale, a.weight_scale, float(qp.scale), int(qp.zero_point), qp.qmin,
+                                qp.qmax, bias=a.bias.double(), act="relu", residual=seen["r"])
+    assert seen["b"].dtype == torch.uint8 and torch.equal(seen["b"].to(torch.int64), want)

@@ -73,8 +73,10 @@ def test_chained_integer_model_joins_the_layers_rfdn_has_and_matches_the_simulat
     """ptq-int-chain on RFDN x4: the joins are the ones its architecture allows, by hand: in each
     of the four blocks the four distillation convs (c1_d, c2_d, c3_d, c4, each through the
     LeakyReLU) into the concatenation that only c5 reads, then ESA's conv_max -> ReLU -> conv3 ->
-    ReLU -> conv3_ (single consumers), and the 1x1 fusion conv c.0 -> LeakyReLU -> LR_conv; nothing
-    else (every other output feeds an add, a concatenation with a non-conv part, or an FP layer).
+    ReLU -> conv3_ (single consumers) and conv_f, whose sum with the upsampled branch only conv4
+    reads (the sum moves into conv_f's epilogue), and the 1x1 fusion conv c.0 -> LeakyReLU ->
+    LR_conv; nothing else (every other output feeds a sum read by an activation or by several
+    layers, a concatenation with a non-conv part, or an FP layer).
     PSNR within issue 16's 0.01 dB of the simulation."""
     root = need_set("Set5")
     need_set("T91")
@@ -84,10 +86,11 @@ def test_chained_integer_model_joins_the_layers_rfdn_has_and_matches_the_simulat
     info = rec.extra["integer_execution"]
     blocks = [j for b in range(1, 5) for j in (
         *(f"net.B{b}.{c} -[leaky_relu, cat]-> net.B{b}.c5" for c in ("c1_d", "c2_d", "c3_d", "c4")),
-        f"net.B{b}.esa.conv_max -[relu]-> net.B{b}.esa.conv3", f"net.B{b}.esa.conv3 -[relu]-> net.B{b}.esa.conv3_")]
+        f"net.B{b}.esa.conv_max -[relu]-> net.B{b}.esa.conv3", f"net.B{b}.esa.conv3 -[relu]-> net.B{b}.esa.conv3_",
+        f"net.B{b}.esa.conv_f -[add]-> net.B{b}.esa.conv4")]
     assert info["code_joins"] == blocks + ["net.c.0 -[leaky_relu]-> net.LR_conv"]  # net: the scored wrapper
     assert info["backend"] == "harness kernels, joined on codes" and info["layers_fake"] == {}
     assert abs(rec.metrics["psnr"] - info["fake_psnr"]) <= 0.01
     assert info["integer_vs_float64_steps"] <= info["fake_float32_vs_float64_steps"] + 1.0
     row = next(line for line in integer_section([rec]) if line.startswith("|") and " v1 " in line)
-    assert "(25 emit the next layer's codes)" in row and "harness kernels, joined on codes" in row
+    assert "(29 emit the next layer's codes)" in row and "harness kernels, joined on codes" in row

@@ -20,7 +20,7 @@ these only where a value lies within float64 rounding of a boundary.
 
 Against the fake-quant model the codes can differ by one where the fake model's float32 output
 rounds to the other side of a code boundary (it computes ``round(y32 · (1/s_next)_32)``); the whole
-model stays within one output step (tested on IMDN, CARN-M, PAN).
+model stays within one output step (tested on IMDN, CARN-M, PAN, RFDN).
 
 Two reorderings keep the codes exact beyond a plain pair. A **pixel shuffle** only moves values, so
 it moves codes: the producer emits codes per its own channels and the shuffle remaps them (an
@@ -28,17 +28,23 @@ activation after a shuffle is moved into the producer's epilogue when it is the 
 channel: ReLU, LeakyReLU; a PReLU after a shuffle ends the chain). A **concatenation** whose only
 user is an integer conv is quantized by that conv's one per-tensor quantizer, so its codes are the
 concatenation of its parts' codes: every part that is a joinable producer's output emits the
-consumer's codes (scale and zero point) and the concatenation joins uint8 tensors.
+consumer's codes (scale and zero point) and the concatenation joins uint8 tensors. A **residual
+add** whose only user is the consumer (``conv(x)`` [+ activation] ``+ r``, with no shuffle between)
+moves into the producer's epilogue: the producer takes ``r`` (a float tensor, computed as the model
+computes it) and adds it after the activation, as :func:`qsrbench.kernels.reference.requantize`
+does with ``residual``; an activation after the add is not joined (the epilogue's order is
+activation, then residual).
 
 What is chained is decided on a ``torch.fx`` trace with the integer layers as leaves; a model fx
 cannot trace is left as it is (:func:`chain_codes` says why). Layers stay unchained where an output
-feeds several consumers (a residual add, a channel split feeding two branches), where a
+feeds several consumers (a channel split feeding two branches, a sum read by several layers), where a
 concatenation has a part that is not an integer conv's output, where a module is called more than
 once, and around linear layers (their rows are not images).
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -72,13 +78,14 @@ class ChainedConv(nn.Module):
         super().__init__()
         self.layer, self.takes_codes, self.epilogue = layer, takes_codes, epilogue
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         layer = self.layer
         acc = layer.accumulate(x if self.takes_codes else layer.codes(x))
-        return layer.rescale(acc) if self.epilogue is None else self._emit(acc)
+        return layer.rescale(acc) if self.epilogue is None else self._emit(acc, residual)
 
-    def _emit(self, acc: torch.Tensor) -> torch.Tensor:
-        """uint8 codes of the consumer from the int32 accumulator (float64, the reference's order)."""
+    def _emit(self, acc: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 codes of the consumer from the int32 accumulator (float64, the reference's order;
+        ``residual``, a real-valued tensor, added after the activation)."""
         e, layer = self.epilogue, self.layer
         y = acc.to(torch.float64) * layer.input_scale * layer.weight_scale.reshape(1, -1, 1, 1)
         if layer.bias is not None:
@@ -88,6 +95,8 @@ class ChainedConv(nn.Module):
         elif e.act is not None:
             slope = e.slope.reshape(1, -1, 1, 1) if isinstance(e.slope, torch.Tensor) else e.slope
             y = torch.where(y >= 0, y, y * slope)
+        if residual is not None:
+            y = y + residual.to(torch.float64)
         return torch.clamp(torch.round(y / e.s_out) + e.z_out, e.qmin, e.qmax).to(torch.uint8)
 
 
@@ -132,15 +141,39 @@ def _is_cat(node: fx.Node) -> bool:
             and isinstance(node.args[0], (list, tuple)) and all(isinstance(a, fx.Node) for a in node.args[0]))
 
 
-def _feed(node: fx.Node, modules, calls) -> tuple[fx.Node, fx.Node | None, list[str]] | None:
-    """``(producer, activation node or None, steps)`` where ``node`` is an integer conv's output,
-    reached through at most one elementwise activation and any pixel shuffles, every node on the
-    way used once (``steps``: what lies between, in data-flow order); None otherwise. A per-channel
-    activation (PReLU) after a shuffle does not commute with it and ends the walk."""
+def _is_add(node: fx.Node) -> bool:
+    return (node.op == "call_function" and node.target in (operator.add, torch.add) and not node.kwargs
+            and len(node.args) == 2 and all(isinstance(a, fx.Node) for a in node.args))
+
+
+Feed = tuple[fx.Node, "fx.Node | None", list[str], "fx.Node | None"]
+
+
+def _feed(node: fx.Node, modules, calls) -> Feed | None:
+    """``(producer, activation node or None, steps, residual node or None)`` where ``node`` is an
+    integer conv's output reached through at most one elementwise activation and any pixel
+    shuffles (:func:`_walk`), or the sum of such an output (without shuffles) and another tensor,
+    the residual, which the producer's epilogue adds after its activation as
+    :func:`qsrbench.kernels.reference.requantize` does; None otherwise."""
+    if not _is_add(node):
+        return _walk(node, modules, calls)
+    if len(node.users) != 1:
+        return None
+    for part, other in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
+        feed = _walk(part, modules, calls)
+        if feed is not None and "pixel_shuffle" not in feed[2]:
+            return feed[0], feed[1], feed[2] + ["add"], other
+    return None
+
+
+def _walk(node: fx.Node, modules, calls) -> Feed | None:
+    """The feed of ``node`` without a residual: every node on the way used once (``steps``: what
+    lies between, in data-flow order). A per-channel activation (PReLU) after a shuffle does not
+    commute with it and ends the walk."""
     act, steps = None, []
     while len(node.users) == 1:
         if _is_conv(node, modules, calls):
-            return node, act, steps
+            return node, act, steps, None
         if len(node.all_input_nodes) != 1:
             return None
         kind = _activation(node, modules)
@@ -153,7 +186,7 @@ def _feed(node: fx.Node, modules, calls) -> tuple[fx.Node, fx.Node | None, list[
     return None
 
 
-def _links(gm: fx.GraphModule) -> list[tuple[list[tuple[fx.Node, fx.Node | None, list[str]]], fx.Node, bool]]:
+def _links(gm: fx.GraphModule) -> list[tuple[list[Feed], fx.Node, bool]]:
     """``(feeds, consumer, through_cat)`` for every integer conv whose input can come as codes: its
     one input is a joinable feed (:func:`_feed`), or a concatenation, used only by it, of joinable
     feeds (the consumer's per-tensor codes of a concatenation are the concatenation of its
@@ -180,7 +213,7 @@ def _links(gm: fx.GraphModule) -> list[tuple[list[tuple[fx.Node, fx.Node | None,
 def chain_codes(model: nn.Module) -> tuple[nn.Module, list[str]]:
     """``model`` (integerized) with every joinable pair of integer convs joined on codes, and the
     joins as ``"producer -> consumer"`` or ``"producer -[steps]-> consumer"`` (steps in data-flow
-    order: the activation, ``pixel_shuffle``, ``cat``) in graph order; ``model`` itself and a
+    order: the activation, ``pixel_shuffle``, ``add``, ``cat``) in graph order; ``model`` itself and a
     one-line reason where fx cannot trace it."""
     try:
         gm = fx.GraphModule(model, _LeafTracer().trace(model), type(model).__name__)
@@ -192,7 +225,7 @@ def chain_codes(model: nn.Module) -> tuple[nn.Module, list[str]]:
     joins = []
     for feeds, c, through_cat in _links(gm):
         qp = modules[c.target].input_qparams
-        for p, act, steps in feeds:
+        for p, act, steps, residual in feeds:
             kind, slope = _activation(act, modules) if act is not None else (None, 0.0)
             emit[p.target] = Epilogue(float(qp.scale), int(qp.zero_point), int(qp.qmin), int(qp.qmax), kind, slope)
             steps = steps + ["cat"] if through_cat else steps
@@ -200,6 +233,12 @@ def chain_codes(model: nn.Module) -> tuple[nn.Module, list[str]]:
             if act is not None:
                 act.replace_all_uses_with(act.all_input_nodes[0])
                 gm.graph.erase_node(act)
+            if residual is not None:  # the producer takes the residual, placed where the sum was
+                (add,) = p.users
+                add.prepend(p)
+                p.args = (p.args[0], residual)
+                add.replace_all_uses_with(p)
+                gm.graph.erase_node(add)
         takes.add(c.target)
     for name in sorted(set(emit) | takes):
         parent, _, child = name.rpartition(".")
