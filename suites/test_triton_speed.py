@@ -108,12 +108,13 @@ def test_triton_imdn_speed(benchmark):
     from .test_model_latency import LR, _models
 
     fp, ints, _ = _models("imdn", 4)
-    x = torch.rand(LR, generator=torch.Generator().manual_seed(2)) * models.get("imdn").input_range
+    pixel_range = models.get("imdn").input_range
+    x = torch.rand(LR, generator=torch.Generator().manual_seed(2)) * pixel_range
     with torch.no_grad():
         want = ints(x)
         tri = on_triton(copy.deepcopy(ints)).cuda().eval()
         xc = x.cuda()
-        steps = float((tri(xc).cpu() - want).abs().max())  # the model's [0, 255] range: one step = 1
+        steps = float((tri(xc).cpu() - want).abs().max()) * 255 / pixel_range  # in 8-bit output steps
         bf16 = Autocast(fp.cuda().to(memory_format=torch.channels_last)).eval()
         xl = xc.to(memory_format=torch.channels_last)
         times = {"int8 triton": cuda_times_ms(lambda: tri(xc), reps=20), "bf16": cuda_times_ms(lambda: bf16(xl), reps=20)}

@@ -260,6 +260,26 @@ def test_residual_adds_join_by_hand():
         assert chained(x).shape == ints(x).shape == (1, 3, 7, 5)
 
 
+class _SelfSum(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        t = self.a(x)
+        return self.b(t + t)
+
+
+def test_a_sum_of_a_node_with_itself_is_not_joined():
+    """t + t: fx lists t's one user once, but the producer would be its own residual: no join."""
+    _, ints = _int_model(_SelfSum(), keep_fp=[])
+    chained, joins = chain_codes(copy.deepcopy(ints))
+    assert joins == []
+    x = torch.rand(1, 3, 6, 5)
+    with torch.no_grad():
+        assert torch.equal(chained(x), ints(x))
+
+
 def test_codes_with_a_residual_equal_the_integer_reference():
     """The codes b receives equal reference.requantize of a's exact accumulator with ReLU and the
     residual r (s's float output, as the chained model computed it) added after it, bit for bit."""

@@ -157,7 +157,7 @@ def _feed(node: fx.Node, modules, calls) -> Feed | None:
     :func:`qsrbench.kernels.reference.requantize` does; None otherwise."""
     if not _is_add(node):
         return _walk(node, modules, calls)
-    if len(node.users) != 1:
+    if len(node.users) != 1 or node.args[0] is node.args[1]:  # t + t: the producer would be its own residual
         return None
     for part, other in ((node.args[0], node.args[1]), (node.args[1], node.args[0])):
         feed = _walk(part, modules, calls)
