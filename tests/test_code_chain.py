@@ -28,6 +28,24 @@ def _int_model(model, bits=8, shape=(2, 3, 24, 24), **cfg):
     return fake, integerize(copy.deepcopy(fake))
 
 
+def _chained(model: nn.Module, seed: int):
+    """(integer model, its chained copy, the joins) of ``model`` after the PTQ recipe, all layers quantized."""
+    torch.manual_seed(seed)
+    _, ints = _int_model(model, keep_fp=[])
+    chained, joins = chain_codes(copy.deepcopy(ints))
+    return ints, chained, joins
+
+
+def _reference_codes(ints, name, q_in, consumer, act=None, slope=0.0, residual=None):
+    """The integer reference's codes of ``consumer`` from layer ``name``'s input codes ``q_in``:
+    reference.int_conv2d, then reference.requantize with the consumer's qparams."""
+    layer = ints.get_submodule(name)
+    acc = reference.int_conv2d(q_in, layer.weight_codes.to(torch.int64), layer.input_zero, padding=layer.padding)
+    qp = ints.get_submodule(consumer).input_qparams
+    return reference.requantize(acc, layer.input_scale, layer.weight_scale, float(qp.scale), int(qp.zero_point),
+                                qp.qmin, qp.qmax, bias=layer.bias.double(), act=act, slope=slope, residual=residual)
+
+
 class _Stub(nn.Module):
     """What the epilogue reads of an integer layer: s_x, per-channel s_w, bias."""
 
@@ -187,9 +205,7 @@ def test_joins_through_pixel_shuffle_and_concatenation_by_hand():
     concatenation are conv outputs used once: c1 and c2 join e. e joins f. A PReLU after f's shuffle
     is per channel of the shuffled tensor, not of f's channels: f does not join g. k's
     concatenation has a part (z) that is not a conv output used once: neither h nor g joins k."""
-    torch.manual_seed(8)
-    _, ints = _int_model(_ShuffleCat(), keep_fp=[])
-    chained, joins = chain_codes(copy.deepcopy(ints))
+    ints, chained, joins = _chained(_ShuffleCat(), 8)
     assert joins == ["a -[pixel_shuffle, leaky_relu]-> b", "c1 -[relu, cat]-> e", "c2 -[cat]-> e", "e -> f"]
     x = torch.rand(1, 3, 7, 5)
     with torch.no_grad():
@@ -200,9 +216,7 @@ def test_codes_through_pixel_shuffle_and_concatenation_equal_the_integer_referen
     """The codes b and e receive equal the integer reference's: the producers' exact accumulators
     (reference.int_conv2d), requantized with the consumer's qparams (reference.requantize), then
     shuffled (b) or concatenated (e), bit for bit."""
-    torch.manual_seed(9)
-    _, ints = _int_model(_ShuffleCat(), keep_fp=[])
-    chained, _ = chain_codes(copy.deepcopy(ints))
+    ints, chained, _ = _chained(_ShuffleCat(), 9)
     seen = {}
     for name in ("b", "e"):
         chained.get_submodule(name).register_forward_pre_hook(lambda m, args, name=name: seen.__setitem__(name, args[0]))
@@ -211,19 +225,11 @@ def test_codes_through_pixel_shuffle_and_concatenation_equal_the_integer_referen
     with torch.no_grad():
         chained(x)
 
-    def codes(name, q_in, consumer, act=None, slope=0.0):
-        layer = ints.get_submodule(name)
-        acc = reference.int_conv2d(q_in, layer.weight_codes.to(torch.int64), layer.input_zero,
-                                   padding=layer.padding)
-        qp = ints.get_submodule(consumer).input_qparams
-        return reference.requantize(acc, layer.input_scale, layer.weight_scale, float(qp.scale), int(qp.zero_point),
-                                    qp.qmin, qp.qmax, bias=layer.bias.double(), act=act, slope=slope)
-
-    want_b = torch.pixel_shuffle(codes("a", to_int(x, ints.a.input_qparams), "b", "leaky_relu", 0.1), 2)
+    want_b = torch.pixel_shuffle(_reference_codes(ints, "a", to_int(x, ints.a.input_qparams), "b", "leaky_relu", 0.1), 2)
     assert seen["b"].dtype == torch.uint8 and torch.equal(seen["b"].to(torch.int64), want_b)
     y = seen["y"]
-    want_e = torch.cat([codes("c1", to_int(y, ints.c1.input_qparams), "e", "relu"),
-                        codes("c2", to_int(y, ints.c2.input_qparams), "e")], dim=1)
+    want_e = torch.cat([_reference_codes(ints, "c1", to_int(y, ints.c1.input_qparams), "e", "relu"),
+                        _reference_codes(ints, "c2", to_int(y, ints.c2.input_qparams), "e")], dim=1)
     assert seen["e"].dtype == torch.uint8 and torch.equal(seen["e"].to(torch.int64), want_e)
 
 
@@ -251,9 +257,7 @@ def test_residual_adds_join_by_hand():
     the same way without an activation (b joins c plainly); e's sum goes through a LeakyReLU before f (an activation
     after the add, not the epilogue's order): no join; of h(w) + h2(w), the first operand joins g
     and h2's output is its residual; s feeds two sums: no join."""
-    torch.manual_seed(10)
-    _, ints = _int_model(_Residual(), keep_fp=[])
-    chained, joins = chain_codes(copy.deepcopy(ints))
+    ints, chained, joins = _chained(_Residual(), 10)
     assert joins == ["a -[relu, add]-> b", "b -> c", "c -[add]-> d", "h -[add]-> g"]
     x = torch.rand(1, 3, 7, 5)
     with torch.no_grad():
@@ -283,17 +287,12 @@ def test_a_sum_of_a_node_with_itself_is_not_joined():
 def test_codes_with_a_residual_equal_the_integer_reference():
     """The codes b receives equal reference.requantize of a's exact accumulator with ReLU and the
     residual r (s's float output, as the chained model computed it) added after it, bit for bit."""
-    torch.manual_seed(11)
-    _, ints = _int_model(_Residual(), keep_fp=[])
-    chained, _ = chain_codes(copy.deepcopy(ints))
+    ints, chained, _ = _chained(_Residual(), 11)
     seen = {}
     chained.get_submodule("b").register_forward_pre_hook(lambda m, args: seen.__setitem__("b", args[0]))
     chained.get_submodule("s").register_forward_hook(lambda m, args, out: seen.__setitem__("r", out))
     x = torch.rand(2, 3, 9, 7) * 1.2 - 0.1
     with torch.no_grad():
         chained(x)
-    a, qp = ints.a, ints.b.input_qparams
-    acc = reference.int_conv2d(to_int(x, a.input_qparams), a.weight_codes.to(torch.int64), a.input_zero, padding=1)
-    want = reference.requantize(acc, a.input_scale, a.weight_scale, float(qp.scale), int(qp.zero_point), qp.qmin,
-                                qp.qmax, bias=a.bias.double(), act="relu", residual=seen["r"])
+    want = _reference_codes(ints, "a", to_int(x, ints.a.input_qparams), "b", "relu", residual=seen["r"])
     assert seen["b"].dtype == torch.uint8 and torch.equal(seen["b"].to(torch.int64), want)
